@@ -1,0 +1,1 @@
+"""Storage: drivers (bytes at paths) and the content-addressed registry store above them."""
