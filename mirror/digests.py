@@ -1,7 +1,7 @@
 """Digest parsing and incremental hashing.
 
 A digest is ``algorithm:hex``. Only the algorithms the OCI image spec registers are accepted
-(sha256 and sha512); anything else is `DigestInvalid` (malformed) or `Unsupported`.
+(sha256 and sha512); anything else, malformed or of an unknown algorithm, is `DigestInvalid`.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ class Digest:
 
     @classmethod
     def parse(cls, value: str) -> Digest:
-        """Parse ``algorithm:hex``; raise DigestInvalid or Unsupported (unknown algorithm)."""
+        """Parse ``algorithm:hex``; raise DigestInvalid (also for unknown algorithms)."""
         if not _GRAMMAR.match(value):
             raise DigestInvalid(f"invalid digest {value[:150]!r}")
         algorithm, _, encoded = value.partition(":")
         expected = _HEX_LENGTH.get(algorithm)
         if expected is None:
-            raise Unsupported(f"unsupported digest algorithm {algorithm[:32]!r}")
+            raise DigestInvalid(f"unsupported digest algorithm {algorithm[:32]!r}")
         if len(encoded) != expected or not _HEX.match(encoded):
             raise DigestInvalid(f"invalid {algorithm} digest {value[:150]!r}")
         return cls(algorithm, encoded)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mirror.digests import Digest
-from mirror.errors import DigestInvalid, ManifestInvalid, NameInvalid, TagInvalid, Unsupported
+from mirror.errors import DigestInvalid, ManifestInvalid, NameInvalid, TagInvalid
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -104,7 +104,7 @@ class Descriptor:
             raise ManifestInvalid(f"{where}: size missing or invalid")
         try:
             parsed = Digest.parse(digest)
-        except (DigestInvalid, Unsupported) as exc:
+        except DigestInvalid as exc:
             raise ManifestInvalid(f"{where}: {exc.message}") from None
         artifact_type = value.get("artifactType")
         annotations = value.get("annotations")
@@ -173,7 +173,7 @@ class Manifest:
             or media_type in SCHEMA1_TYPES
             or declared in SCHEMA1_TYPES
         ):
-            raise Unsupported(
+            raise ManifestInvalid(
                 "Docker image manifest schema 1 is not supported; use schema 2 or OCI"
             )
         if doc.get("schemaVersion") != 2:

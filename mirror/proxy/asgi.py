@@ -1,0 +1,134 @@
+"""The ASGI application: dispatch, error rendering, common headers, request metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.proxy import blobs_api, lists_api, manifests_api, routing
+from mirror.proxy.call import Call, Handler, Services
+from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
+
+log = logging.getLogger("mirror.proxy")
+
+HANDLERS: dict[str, Handler] = {
+    "base": lists_api.base,
+    "catalog": lists_api.catalog,
+    "tags": lists_api.tags,
+    "referrers": lists_api.referrers,
+    "manifest": manifests_api.manifest,
+    "blob": blobs_api.blob,
+    "upload_start": blobs_api.upload_start,
+    "upload": blobs_api.upload,
+}
+
+API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
+
+
+class RegistryApp:
+    """Serves the distribution API; other paths go to `extra` (metrics, health)."""
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        extra: Mapping[str, ASGIApp] | None = None,
+        headers: Mapping[str, str] | None = None,
+        metrics: MetricsRegistry = REGISTRY,
+        startup: Sequence[Callable[[], Awaitable[None]]] = (),
+        shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
+        self.services = services
+        self.startup = list(startup)
+        self.shutdown = list(shutdown)
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+        self.requests = metrics.counter(
+            "mirror_http_requests_total",
+            "HTTP requests by route, method and status",
+            ("route", "method", "status"),
+        )
+        self.latency = metrics.histogram(
+            "mirror_http_request_duration_seconds",
+            "Time to the response start, by route",
+            ("route",),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        extra = self.extra.get(path)
+        if extra is not None:
+            await extra(scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        head = method == "HEAD"
+        found = routing.match(scope["path"])
+        route = found[0].name if found else "unknown"
+        status = 500
+
+        async def send_wrapper(message: dict[str, object]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])  # type: ignore[call-overload]
+                self.latency.observe(route, value=time.perf_counter() - started)
+            await send(message)
+
+        app: ASGIApp
+        headers = {API_VERSION[0]: API_VERSION[1], **self.headers}
+        if found is None:
+            app = plain_error(NOT_FOUND, headers=headers, head=head)
+        elif method not in found[0].methods:
+            app = plain_error(METHOD_NOT_ALLOWED, headers=headers, head=head)
+        else:
+            request = Request(scope, receive)
+            call = Call(request, found[1], self.services, head, headers)
+            try:
+                app = await HANDLERS[route](call)
+            except ClientDisconnect:
+                self.requests.inc(route, method, "499")
+                return
+            except Exception as exc:
+                request_id = uuid.uuid4().hex[:12]
+                response = error_response(exc, head=head, request_id=request_id)
+                response.headers.update(headers)
+                app = response
+        try:
+            await app(scope, receive, send_wrapper)  # type: ignore[arg-type]
+        finally:
+            self.requests.inc(route, method, str(status))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for hook in self.startup:
+                        await hook()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for hook in self.shutdown:
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("shut-down hook failed")
+                await send({"type": "lifespan.shutdown.complete"})
+                return

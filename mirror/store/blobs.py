@@ -1,0 +1,159 @@
+"""The content-addressed blob store shared by every repository.
+
+Content is stored once per digest. It becomes visible only after its digest and size have
+been checked: ingests write to a hidden temporary object and commit atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from mirror.digests import Digest, DigestHasher
+from mirror.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable, SizeInvalid
+from mirror.store import paths
+from mirror.store.driver import (
+    FileWriter,
+    InvalidOffset,
+    LocalPath,
+    PartialReadable,
+    PathNotFound,
+    StorageDriver,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: Digest
+    size: int
+
+
+class BlobIngest:
+    """One verified write of a blob whose digest is known in advance.
+
+    `write` hashes as it goes; `commit` makes the blob visible only when digest and size
+    match, otherwise cancels and raises. `cancel` is idempotent. While writing,
+    `partial_path` (when the driver supports it) reads the prefix written so far.
+    """
+
+    def __init__(self, store: BlobStore, writer: FileWriter, expected: Digest) -> None:
+        self._store = store
+        self._writer = writer
+        self.expected = expected
+        self._hasher = DigestHasher(expected.algorithm)
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    @property
+    def partial_path(self) -> str | None:
+        w = self._writer
+        return w.partial_path if isinstance(w, PartialReadable) else None
+
+    async def write(self, data: bytes) -> None:
+        self._hasher.update(data)
+        await self._writer.write(data)
+
+    async def commit(self, expected_size: int | None = None) -> BlobInfo:
+        """Verify and publish; raise DigestInvalid / SizeInvalid (after cancelling)."""
+        if expected_size is not None and expected_size != self._hasher.size:
+            await self.cancel()
+            raise SizeInvalid(
+                f"blob {self.expected}: expected {expected_size} bytes, got {self._hasher.size}"
+            )
+        actual = self._hasher.digest()
+        if actual != self.expected:
+            await self.cancel()
+            raise DigestInvalid(f"content digest {actual} does not match {self.expected}")
+        await self._writer.commit()
+        self._done = True
+        return BlobInfo(actual, self._hasher.size)
+
+    async def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            await self._writer.cancel()
+
+
+class BlobStore:
+    """Global blob storage; repositories decide which blobs they may read (links)."""
+
+    def __init__(self, driver: StorageDriver) -> None:
+        self.driver = driver
+        self._local = driver if isinstance(driver, LocalPath) else None
+
+    async def stat(self, digest: Digest) -> BlobInfo:
+        """Size of a stored blob; raise BlobUnknown."""
+        try:
+            info = await self.driver.stat(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(f"blob {digest} unknown") from None
+        return BlobInfo(digest, info.size)
+
+    async def exists(self, digest: Digest) -> bool:
+        try:
+            await self.driver.stat(paths.blob_data(digest))
+        except PathNotFound:
+            return False
+        return True
+
+    def local_path(self, digest: Digest) -> str | None:
+        """The OS path of the blob's data when the driver is local (zero-copy sending)."""
+        return self._local.local_path(paths.blob_data(digest)) if self._local else None
+
+    async def get(self, digest: Digest) -> bytes:
+        """The whole content of a small blob (manifests, configs); raise BlobUnknown."""
+        try:
+            return await self.driver.get_content(paths.blob_data(digest))
+        except PathNotFound:
+            raise BlobUnknown(f"blob {digest} unknown") from None
+
+    async def open(self, digest: Digest, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """Stream a blob from `offset`; the caller closes the generator.
+
+        Raises BlobUnknown, or RangeNotSatisfiable when `offset` lies beyond the end.
+        """
+        try:
+            return await self.driver.reader(paths.blob_data(digest), offset)
+        except PathNotFound:
+            raise BlobUnknown(f"blob {digest} unknown") from None
+        except InvalidOffset:
+            size = (await self.stat(digest)).size
+            raise RangeNotSatisfiable(f"offset {offset} beyond blob size", size=size) from None
+
+    async def put(self, data: bytes, digest: Digest | None = None) -> BlobInfo:
+        """Store small content in one call; with `digest`, verify it first."""
+        actual = Digest.of(data, digest.algorithm if digest else "sha256")
+        if digest is not None and actual != digest:
+            raise DigestInvalid(f"content digest {actual} does not match {digest}")
+        if not await self.exists(actual):
+            await self.driver.put_content(paths.blob_data(actual), data)
+        return BlobInfo(actual, len(data))
+
+    async def ingest(self, expected: Digest) -> BlobIngest:
+        """Start a verified streaming write of a blob with a known digest."""
+        writer = await self.driver.writer(paths.blob_data(expected))
+        return BlobIngest(self, writer, expected)
+
+    async def adopt(self, src: str, digest: Digest) -> BlobInfo:
+        """Move already-verified content at driver path `src` into place as `digest`.
+
+        When the blob already exists, `src` is deleted instead (same content by digest).
+        """
+        if await self.exists(digest):
+            try:
+                await self.driver.delete(src)
+            except PathNotFound:
+                pass
+        else:
+            await self.driver.move(src, paths.blob_data(digest))
+        return await self.stat(digest)
+
+    async def delete(self, digest: Digest) -> None:
+        """Remove a blob's content (garbage collection only); raise BlobUnknown."""
+        try:
+            await self.driver.delete(paths.blob_dir(digest))
+        except PathNotFound:
+            raise BlobUnknown(f"blob {digest} unknown") from None

@@ -1,0 +1,132 @@
+"""Manifests of one repository: stored byte-for-byte as blobs, linked as revisions."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from mirror.digests import Digest
+from mirror.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+)
+from mirror.store import links, paths
+from mirror.store.blobs import BlobStore
+from mirror.store.repo_blobs import RepositoryBlobs
+from mirror.types import Manifest
+
+
+class ManifestCache:
+    """Parsed manifests by digest (content-addressed, so never stale), bounded LRU."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._items: OrderedDict[Digest, Manifest] = OrderedDict()
+        self._limit = limit
+
+    def get(self, digest: Digest) -> Manifest | None:
+        item = self._items.get(digest)
+        if item is not None:
+            self._items.move_to_end(digest)
+        return item
+
+    def put(self, manifest: Manifest) -> None:
+        self._items[manifest.digest] = manifest
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+
+def _foreign(media_type: str) -> bool:
+    """Non-distributable layers are not pushed to registries (they carry `urls`)."""
+    return "foreign" in media_type or "nondistributable" in media_type
+
+
+class ManifestStore:
+    def __init__(self, name: str, blobs: RepositoryBlobs, cache: ManifestCache) -> None:
+        self.name = name
+        self._repo_blobs = blobs
+        self._blobs: BlobStore = blobs.store
+        self._driver = blobs.store.driver
+        self._cache = cache
+
+    async def exists(self, digest: Digest) -> bool:
+        return await links.link_exists(self._driver, paths.revision_link(self.name, digest))
+
+    async def get(self, digest: Digest) -> Manifest:
+        """The manifest with `digest` in this repository; raise ManifestUnknown."""
+        if not await self.exists(digest):
+            raise ManifestUnknown(f"manifest {digest} unknown to repository {self.name}")
+        return await self.load(digest)
+
+    async def load(self, digest: Digest) -> Manifest:
+        """Read a manifest from the blob store without the repository check."""
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
+        try:
+            raw = await self._blobs.get(digest)
+        except BlobUnknown:
+            raise ManifestUnknown(f"manifest {digest} unknown") from None
+        manifest = Manifest.parse(raw, digest=digest)
+        self._cache.put(manifest)
+        return manifest
+
+    async def put(
+        self,
+        raw: bytes,
+        content_type: str | None,
+        *,
+        digest: Digest | None = None,
+        verify: bool = True,
+    ) -> Manifest:
+        """Validate and store a manifest; with `digest`, the bytes must have it.
+
+        With `verify`, every blob (config, layers) must be linked here and every child of
+        an index must be a manifest of this repository, else ManifestBlobUnknown. Raises
+        ManifestInvalid / Unsupported for bad content and DigestInvalid for a mismatch.
+        """
+        actual = Digest.of(raw, digest.algorithm if digest else "sha256")
+        if digest is not None and actual != digest:
+            raise DigestInvalid(f"manifest digest is {actual}, not {digest}")
+        manifest = Manifest.parse(raw, content_type, digest=actual)
+        if verify:
+            await self._verify_references(manifest)
+        await self._blobs.put(raw, actual)
+        await links.write_link(self._driver, paths.revision_link(self.name, actual), actual)
+        if manifest.subject is not None:
+            path = paths.referrer_link(self.name, manifest.subject.digest, actual)
+            await links.write_link(self._driver, path, actual)
+        self._cache.put(manifest)
+        return manifest
+
+    async def _verify_references(self, manifest: Manifest) -> None:
+        for child in manifest.manifests:
+            if not await self.exists(child.digest):
+                raise ManifestBlobUnknown(
+                    f"manifest {child.digest} referenced by the index is unknown",
+                    detail={"digest": str(child.digest)},
+                )
+        for blob in manifest.blobs:
+            if _foreign(blob.media_type):
+                continue
+            try:
+                info = await self._repo_blobs.stat(blob.digest)
+            except BlobUnknown:
+                raise ManifestBlobUnknown(
+                    f"blob {blob.digest} unknown to repository {self.name}",
+                    detail={"digest": str(blob.digest)},
+                ) from None
+            if info.size != blob.size:
+                raise ManifestInvalid(
+                    f"blob {blob.digest} is {info.size} bytes, the manifest says {blob.size}"
+                )
+
+    async def delete(self, digest: Digest) -> Manifest:
+        """Unlink a manifest revision (its referrer entry too); raise ManifestUnknown."""
+        manifest = await self.get(digest)
+        await links.remove(self._driver, paths.revision_link(self.name, digest))
+        if manifest.subject is not None:
+            path = paths.referrer_link(self.name, manifest.subject.digest, digest)
+            await links.remove(self._driver, path)
+        return manifest

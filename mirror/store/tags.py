@@ -1,0 +1,50 @@
+"""Tags of one repository: mutable names pointing at manifest digests."""
+
+from __future__ import annotations
+
+from mirror.digests import Digest
+from mirror.errors import ManifestUnknown, NameUnknown
+from mirror.store import links, paths
+from mirror.store.driver import PathNotFound, StorageDriver
+
+
+class TagStore:
+    def __init__(self, name: str, driver: StorageDriver) -> None:
+        self.name = name
+        self._driver = driver
+
+    async def resolve(self, tag: str) -> Digest:
+        """The digest `tag` points at; raise ManifestUnknown."""
+        digest = await links.read_link(self._driver, paths.tag_current(self.name, tag))
+        if digest is None:
+            raise ManifestUnknown(f"tag {tag!r} unknown in repository {self.name}")
+        return digest
+
+    async def get(self, tag: str) -> Digest | None:
+        return await links.read_link(self._driver, paths.tag_current(self.name, tag))
+
+    async def tag(self, tag: str, digest: Digest) -> None:
+        """Point `tag` at `digest` (the index link keeps the reference layout's history)."""
+        await links.write_link(self._driver, paths.tag_index_link(self.name, tag, digest), digest)
+        await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
+
+    async def untag(self, tag: str) -> None:
+        """Remove a tag; raise ManifestUnknown when it does not exist."""
+        if not await links.remove(self._driver, paths.tag_dir(self.name, tag)):
+            raise ManifestUnknown(f"tag {tag!r} unknown in repository {self.name}")
+
+    async def all(self) -> list[str]:
+        """Every tag, sorted; raise NameUnknown when the repository never had one."""
+        try:
+            names = await self._driver.list(paths.tags_dir(self.name))
+        except PathNotFound:
+            raise NameUnknown(f"repository {self.name} unknown") from None
+        return sorted(names)
+
+    async def pointing_at(self, digest: Digest) -> list[str]:
+        """Tags whose current target is `digest`."""
+        try:
+            tags = await self.all()
+        except NameUnknown:
+            return []
+        return [tag for tag in tags if await self.get(tag) == digest]

@@ -1,0 +1,181 @@
+"""What the API front end asks of a repository, whoever serves it.
+
+`RepositoryView` is the one seam between the HTTP handlers and the content: the standalone
+registry serves it from the store (`LocalView`), the pull-through cache serves it from the
+store and an upstream. Results carry an optional `warning` (e.g. served stale because the
+upstream is down) that the front end turns into a `Warning: 299` header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from mirror.digests import Digest
+from mirror.errors import ReadOnly
+from mirror.store.blobs import BlobInfo
+from mirror.store.registry import RegistryStore
+from mirror.store.repo_blobs import RepositoryBlobs
+from mirror.store.repository import Repository
+from mirror.store.uploads import UploadStore
+from mirror.types import Descriptor, Manifest, Reference, validate_name
+
+Opener = Callable[[int], Awaitable[AsyncGenerator[bytes, None]]]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobContent:
+    """A blob ready to send: its size, and either a local file or a stream from an offset."""
+
+    digest: Digest
+    size: int
+    open: Opener
+    local_path: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestResult:
+    manifest: Manifest
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHeadResult:
+    descriptor: Descriptor
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagsResult:
+    tags: list[str]
+    warning: str | None = None
+
+
+class RepositoryView(Protocol):
+    name: str
+
+    async def get_manifest(self, reference: Reference) -> ManifestResult:
+        """The manifest; raise ManifestUnknown (or Unavailable/TooManyRequests upstream)."""
+        ...
+
+    async def head_manifest(self, reference: Reference) -> ManifestHeadResult:
+        """Digest, media type and size without necessarily fetching the body."""
+        ...
+
+    async def put_manifest(
+        self, reference: Reference, raw: bytes, content_type: str | None
+    ) -> Manifest:
+        """Store a pushed manifest; raise Denied where pushes are not accepted."""
+        ...
+
+    async def delete_manifest(self, reference: Reference) -> None: ...
+
+    async def blob(self, digest: Digest) -> BlobContent:
+        """A readable blob; raise BlobUnknown."""
+        ...
+
+    async def delete_blob(self, digest: Digest) -> None: ...
+
+    async def tags(self) -> TagsResult: ...
+
+    async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]: ...
+
+    def uploads(self) -> UploadStore:
+        """Upload sessions; raise Denied (or ReadOnly) where pushes are not accepted."""
+        ...
+
+    async def mount(self, digest: Digest, source: str | None) -> BlobInfo | None:
+        """Link a blob from repository `source` (any when None); None when impossible."""
+        ...
+
+
+class LocalView:
+    """A repository served from the store alone (the standalone registry)."""
+
+    def __init__(self, repository: Repository, *, read_only: bool = False) -> None:
+        self.repository = repository
+        self.name = repository.name
+        self.read_only = read_only
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise ReadOnly("the registry is in read-only mode")
+
+    async def get_manifest(self, reference: Reference) -> ManifestResult:
+        return ManifestResult(await self.repository.get_manifest(reference))
+
+    async def head_manifest(self, reference: Reference) -> ManifestHeadResult:
+        manifest = await self.repository.get_manifest(reference)
+        return ManifestHeadResult(manifest.descriptor())
+
+    async def put_manifest(
+        self, reference: Reference, raw: bytes, content_type: str | None
+    ) -> Manifest:
+        self._writable()
+        return await self.repository.put_manifest(reference, raw, content_type)
+
+    async def delete_manifest(self, reference: Reference) -> None:
+        self._writable()
+        await self.repository.delete_manifest(reference)
+
+    async def blob(self, digest: Digest) -> BlobContent:
+        blobs = self.repository.blobs
+        info = await blobs.stat(digest)
+        return BlobContent(
+            digest=digest,
+            size=info.size,
+            open=lambda offset: blobs.store.open(digest, offset),
+            local_path=blobs.store.local_path(digest),
+        )
+
+    async def delete_blob(self, digest: Digest) -> None:
+        self._writable()
+        await self.repository.delete_blob(digest)
+
+    async def tags(self) -> TagsResult:
+        return TagsResult(await self.repository.tags.all())
+
+    async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        return await self.repository.referrers(subject, artifact_type)
+
+    def uploads(self) -> UploadStore:
+        self._writable()
+        return self.repository.uploads
+
+    async def mount(self, digest: Digest, source: str | None) -> BlobInfo | None:
+        self._writable()
+        blobs = self.repository.blobs
+        origin = RepositoryBlobs(source, blobs.store) if source is not None else None
+        return await blobs.mount(digest, origin)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The repository a request names, and headers to add to its response."""
+
+    view: RepositoryView
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class Resolver(Protocol):
+    def resolve(self, name: str, namespace: str | None) -> Resolved:
+        """Map a requested name (and containerd's `ns`) to a repository view.
+
+        Raises NameInvalid for a malformed name and NameUnknown for a namespace that is
+        not configured.
+        """
+        ...
+
+
+class LocalResolver:
+    """Every name is a local repository (the standalone registry)."""
+
+    def __init__(self, store: RegistryStore, *, read_only: bool = False) -> None:
+        self.store = store
+        self.read_only = read_only
+
+    def resolve(self, name: str, namespace: str | None) -> Resolved:
+        validate_name(name)
+        return Resolved(LocalView(self.store.repository(name), read_only=self.read_only))
