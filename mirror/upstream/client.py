@@ -1,0 +1,535 @@
+"""`RegistryClient`: Registry API V2 (pull side) against one upstream registry.
+
+One pooled httpx.AsyncClient per upstream. Every request goes through three layers:
+`_retry` (bounded exponential backoff for idempotent requests on connection errors,
+timeouts and 502/503/504), `_authorized` (token or Basic auth, one retry after a 401), and
+`_follow` (redirects followed by hand, so the registry's `Authorization` never reaches
+another origin - blob GETs are routinely redirected to object stores and CDNs).
+
+Everything returned is plain data (dataclasses, bytes); every failure is an UpstreamError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from mirror.digests import Digest, DigestHasher, is_digest
+from mirror.errors import DigestInvalid, Unsupported
+from mirror.types import MAX_MANIFEST_SIZE
+from mirror.upstream.auth import RegistryAuth, parse_challenges
+from mirror.upstream.errors import (
+    UpstreamAuthError,
+    UpstreamContentError,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A manifest may be 4 MiB; a little slack so an exactly-at-limit one is not cut short.
+MANIFEST_BODY_LIMIT = MAX_MANIFEST_SIZE + 64 * 1024
+MAX_REDIRECTS = 5
+BLOB_CHUNK_SIZE = 1024 * 1024
+USER_AGENT = "mirror-registry/0.1"
+_ERROR_BODY_LIMIT = 64 * 1024
+_RETRY_STATUSES = frozenset({502, 503, 504})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+Origin = tuple[str, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestHead:
+    """What a manifest HEAD tells: digest (Docker-Content-Digest), media type and size."""
+
+    digest: Digest | None
+    media_type: str
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedManifest:
+    """A fetched manifest: exact bytes, Content-Type without parameters, header digest."""
+
+    raw: bytes
+    media_type: str
+    digest: Digest | None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """The upstream's last reported pull quota (Docker Hub `ratelimit-*` headers)."""
+
+    limit: int
+    remaining: int | None
+    window: int | None  # seconds
+
+
+class UpstreamBlob:
+    """An open blob download: its metadata, and its body as raw chunks (no content decoding).
+
+    Iterate once; iteration raises UpstreamUnavailable when the transfer breaks (disconnect,
+    timeout) and UpstreamContentError at the end when fewer or more bytes than announced
+    arrived, or (when an expected digest was given) the bytes do not hash to it. The owner
+    must call `aclose()` (idempotent), or use `async with`.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        close: Callable[[], Awaitable[None]],
+        *,
+        size: int | None,
+        length: int | None,
+        status: int,
+        offset: int,
+        expected: Digest | None,
+        where: str,
+    ) -> None:
+        self.size = size  # the whole blob's length, when the upstream said
+        self.length = length  # bytes this response will carry, when known
+        self.status = status
+        self.offset = offset
+        self._chunks = chunks
+        self._close = close
+        self._expected = expected
+        self._where = where
+        self._started = False
+
+    async def __aenter__(self) -> UpstreamBlob:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._started:
+            raise RuntimeError("an upstream blob can be iterated only once")
+        self._started = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        hasher = DigestHasher(self._expected.algorithm) if self._expected else None
+        received = 0
+        try:
+            async for chunk in self._chunks:
+                received += len(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(
+                f"{self._where}: transfer broke after {received} bytes: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            await self._close()
+        if self.length is not None and received != self.length:
+            raise UpstreamContentError(
+                f"{self._where}: got {received} bytes, expected {self.length}", status=self.status
+            )
+        if hasher is not None and self._expected is not None and hasher.digest() != self._expected:
+            raise UpstreamContentError(
+                f"{self._where}: content hashes to {hasher.digest()}", status=self.status
+            )
+
+    async def aclose(self) -> None:
+        """Release the connection; safe to call more than once, and mid-iteration."""
+        await self._close()
+
+
+class _Transient(UpstreamUnavailable):
+    """A failure worth retrying; never leaves this module (see `_retry`)."""
+
+
+class RegistryClient:
+    """An httpx-based client for one upstream registry. Close it with `aclose()`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        name: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+        max_connections: int = 64,
+        blob_chunk_size: int = BLOB_CHUNK_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        base = httpx.URL(base_url)
+        if base.scheme not in _DEFAULT_PORTS or not base.host:
+            raise ValueError(f"upstream URL must be http(s)://host[:port]: {base_url!r}")
+        self._base = str(base).rstrip("/")
+        self._origin = _origin(base)
+        self.name = name or base.host
+        self._retries = max(0, retries)
+        self._backoff = max(0.0, backoff)
+        self._chunk_size = blob_chunk_size
+        # trust_env off: proxies and CA bundles come from configuration, not the environment.
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(
+                connect=connect_timeout, read=read_timeout, write=read_timeout, pool=read_timeout
+            ),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            follow_redirects=False,
+            http2=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._auth = RegistryAuth(
+            self._http,
+            username=username,
+            password=password,
+            name=self.name,
+            secure=base.scheme == "https",
+            clock=clock,
+        )
+        self._ratelimit: RateLimit | None = None
+
+    @property
+    def ratelimit(self) -> RateLimit | None:
+        """The quota the registry last reported, or None if it never did."""
+        return self._ratelimit
+
+    async def aclose(self) -> None:
+        """Close the connection pool. Idempotent; open blobs should be closed first."""
+        await self._http.aclose()
+
+    async def ping(self) -> None:
+        """GET /v2/ (with the auth flow); return when the registry answers 2xx.
+
+        Raises UpstreamAuthError when credentials are refused, otherwise another UpstreamError.
+        """
+
+        async def once() -> None:
+            response = await self._once("GET", "/v2/", "", {})
+            await _discard(response)
+
+        await self._retry(once)
+
+    async def head_manifest(self, repo: str, reference: str, accept: Sequence[str]) -> ManifestHead:
+        """HEAD a manifest by tag or digest. Raises UpstreamNotFound on 404.
+
+        A missing or malformed Docker-Content-Digest gives `digest=None`.
+        """
+        path = f"/v2/{_path(repo)}/manifests/{_path(reference)}"
+
+        async def once() -> ManifestHead:
+            response = await self._once("HEAD", path, _pull_scope(repo), _accept(accept))
+            await _discard(response)
+            return ManifestHead(
+                digest=_header_digest(response),
+                media_type=_media_type(response),
+                size=_int_header(response, "content-length"),
+            )
+
+        return await self._retry(once)
+
+    async def get_manifest(
+        self, repo: str, reference: str, accept: Sequence[str]
+    ) -> FetchedManifest:
+        """GET a manifest by tag or digest. Raises UpstreamNotFound on 404.
+
+        Raises UpstreamContentError when the body exceeds MANIFEST_BODY_LIMIT, or does not
+        hash to the requested digest or to the Docker-Content-Digest header.
+        """
+        path = f"/v2/{_path(repo)}/manifests/{_path(reference)}"
+
+        async def once() -> FetchedManifest:
+            response = await self._once("GET", path, _pull_scope(repo), _accept(accept))
+            try:
+                raw = await self._read_manifest(response)
+            finally:
+                await response.aclose()
+            return FetchedManifest(raw, _media_type(response), _header_digest(response))
+
+        fetched = await self._retry(once)
+        expected = [fetched.digest] if fetched.digest is not None else []
+        if is_digest(reference):
+            try:
+                expected.append(Digest.parse(reference))
+            except (DigestInvalid, Unsupported):
+                pass
+        for digest in expected:
+            if Digest.of(fetched.raw, digest.algorithm) != digest:
+                raise UpstreamContentError(
+                    f"{self.name}: manifest {repo}@{reference} does not match {digest}",
+                    status=200,
+                )
+        return fetched
+
+    async def open_blob(
+        self, repo: str, digest: Digest, offset: int = 0, *, verify: bool = True
+    ) -> UpstreamBlob:
+        """Start downloading a blob, from `offset` on (Range; a 206 is then required).
+
+        Opening raises UpstreamNotFound / UpstreamRateLimited / ... before any byte is read,
+        retrying transient failures. The returned stream is never retried; the caller
+        iterates it once and must `aclose()` it (or use `async with`). With `verify` and
+        offset 0 the stream checks the digest and raises UpstreamContentError at its end.
+        """
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        path = f"/v2/{_path(repo)}/blobs/{digest}"
+        # Blobs are stored byte for byte: ask for no content coding, and decode none.
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+
+        async def once() -> UpstreamBlob:
+            response = await self._once("GET", path, _pull_scope(repo), headers)
+            try:
+                return self._blob(response, digest, offset, verify)
+            except UpstreamError:
+                await response.aclose()
+                raise
+
+        return await self._retry(once)
+
+    def _blob(
+        self, response: httpx.Response, digest: Digest, offset: int, verify: bool
+    ) -> UpstreamBlob:
+        status = response.status_code
+        where = f"{self.name}: blob {digest}"
+        if status != (206 if offset else 200):
+            raise UpstreamUnavailable(f"{where}: unexpected status {status}", status=status)
+        content_length = _int_header(response, "content-length")
+        if not offset:
+            size, length = content_length, content_length
+        else:
+            match = _CONTENT_RANGE.match(response.headers.get("content-range", "").strip())
+            if match is None or int(match[1]) != offset or int(match[2]) < offset:
+                raise UpstreamUnavailable(
+                    f"{where}: bad Content-Range for offset {offset}", status=status
+                )
+            size = int(match[3]) if match[3] != "*" else None
+            length = int(match[2]) - offset + 1
+        return UpstreamBlob(
+            response.aiter_raw(self._chunk_size),
+            response.aclose,
+            size=size,
+            length=length,
+            status=status,
+            offset=offset,
+            expected=digest if verify and not offset else None,
+            where=where,
+        )
+
+    async def _read_manifest(self, response: httpx.Response) -> bytes:
+        where = f"{self.name}: manifest {response.request.url.path}"
+        declared = _int_header(response, "content-length")
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        if declared is not None and declared > MANIFEST_BODY_LIMIT and not encoded:
+            raise UpstreamContentError(f"{where}: {declared} bytes is too large", status=200)
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MANIFEST_BODY_LIMIT:
+                    raise UpstreamContentError(f"{where}: body too large", status=200)
+        except httpx.HTTPError as exc:
+            raise _classify(exc, where) from exc
+        return bytes(body)
+
+    async def _retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        tries = 0
+        while True:
+            try:
+                return await attempt()
+            except _Transient as exc:
+                if tries >= self._retries:
+                    raise UpstreamUnavailable(
+                        exc.message, status=exc.status, retry_after=exc.retry_after
+                    ) from exc.__cause__
+                delay = self._backoff * 2**tries * (0.5 + random.random() / 2)
+                log.info("retrying after %s (in %.2fs)", exc.message, delay)
+                tries += 1
+                await asyncio.sleep(delay)
+
+    async def _once(
+        self, method: str, path: str, scope: str, headers: dict[str, str]
+    ) -> httpx.Response:
+        """One attempt: auth, redirects. Returns a 2xx response whose body is unread."""
+        url = httpx.URL(self._base + path)
+        where = f"{self.name}: {method} {path}"
+        try:
+            response = await self._authorized(method, url, scope, headers)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _classify(exc, where) from exc
+        if response.is_success:
+            return response
+        body = await _discard(response)
+        raise _failure(response, where, body)
+
+    async def _authorized(
+        self, method: str, url: httpx.URL, scope: str, headers: dict[str, str]
+    ) -> httpx.Response:
+        sent = self._auth.authorization(scope)
+        response = await self._follow(method, url, headers, sent)
+        # A 401 from another origin (a redirect target) is not ours to answer.
+        if response.status_code != 401 or _origin(response.url) != self._origin:
+            return response
+        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+        await _discard(response)
+        retry_with = await self._auth.answer(challenges, scope, sent)
+        return await self._follow(method, url, headers, retry_with)
+
+    async def _follow(
+        self, method: str, url: httpx.URL, headers: dict[str, str], authorization: str | None
+    ) -> httpx.Response:
+        for hop in range(MAX_REDIRECTS + 1):
+            own = _origin(url) == self._origin
+            hop_headers = dict(headers)
+            if authorization is not None and own:
+                hop_headers["Authorization"] = authorization
+            request = self._http.build_request(method, url, headers=hop_headers)
+            response = await self._http.send(request, stream=True)
+            if own:
+                self._note_ratelimit(response)
+            location = response.headers.get("location")
+            if response.status_code not in _REDIRECT_STATUSES or location is None:
+                return response
+            await _discard(response)
+            if hop == MAX_REDIRECTS:
+                break
+            url = response.url.join(location)
+            if url.scheme not in _DEFAULT_PORTS:
+                raise UpstreamUnavailable(f"{self.name}: redirect to unsupported URL {url.scheme}:")
+        raise UpstreamUnavailable(f"{self.name}: more than {MAX_REDIRECTS} redirects")
+
+    def _note_ratelimit(self, response: httpx.Response) -> None:
+        limit = _quota(response.headers.get("ratelimit-limit"))
+        if limit is None:
+            return
+        remaining = _quota(response.headers.get("ratelimit-remaining"))
+        self._ratelimit = RateLimit(
+            limit=limit[0],
+            remaining=remaining[0] if remaining is not None else None,
+            window=limit[1],
+        )
+
+
+def _failure(response: httpx.Response, where: str, body: bytes) -> UpstreamError:
+    status = response.status_code
+    message = f"{where} -> {status}{_error_detail(body)}"
+    retry_after = response.headers.get("retry-after")
+    if status == 404:
+        return UpstreamNotFound(message, status=status)
+    if status == 429:
+        return UpstreamRateLimited(message, status=status, retry_after=retry_after)
+    if status in (401, 403):
+        return UpstreamAuthError(message, status=status)
+    if status in _RETRY_STATUSES:
+        return _Transient(message, status=status, retry_after=retry_after)
+    return UpstreamUnavailable(message, status=status, retry_after=retry_after)
+
+
+def _classify(exc: Exception, where: str) -> UpstreamUnavailable:
+    message = f"{where}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+        return _Transient(message)
+    return UpstreamUnavailable(message)
+
+
+def _error_detail(body: bytes) -> str:
+    """`: CODE: message` from a Registry API error body, or "" when it has none."""
+    try:
+        doc = json.loads(body)
+        first = doc["errors"][0]
+        code, text = str(first.get("code", "")), str(first.get("message", ""))
+    except (ValueError, UnicodeDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return f": {code}: {text}"[:300]
+
+
+async def _discard(response: httpx.Response) -> bytes:
+    """Read at most a small body (so the connection can be reused), then close. Never raises
+    httpx errors: a body we only glance at is not worth failing for."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > _ERROR_BODY_LIMIT:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        await response.aclose()
+    return bytes(body[:_ERROR_BODY_LIMIT])
+
+
+def _origin(url: httpx.URL) -> Origin:
+    return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="/:@")
+
+
+def _pull_scope(repo: str) -> str:
+    return f"repository:{repo}:pull"
+
+
+def _accept(accept: Sequence[str]) -> dict[str, str]:
+    return {"Accept": ", ".join(accept)} if accept else {}
+
+
+def _media_type(response: httpx.Response) -> str:
+    value: str = response.headers.get("content-type", "")
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _header_digest(response: httpx.Response) -> Digest | None:
+    value = response.headers.get("docker-content-digest")
+    if not value:
+        return None
+    try:
+        return Digest.parse(value.strip())
+    except (DigestInvalid, Unsupported):
+        return None
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _quota(value: str | None) -> tuple[int, int | None] | None:
+    """Parse `100;w=21600` (also `100, 100;w=21600`) into (amount, window seconds)."""
+    if not value:
+        return None
+    items = value.split(",")
+    head = items[0].split(";", 1)[0].strip()
+    if not head.isdigit():
+        return None
+    window = None
+    for item in items:
+        for param in item.split(";")[1:]:
+            key, _, number = param.partition("=")
+            if key.strip().lower() == "w" and number.strip().isdigit():
+                window = int(number.strip())
+    return int(head), window
