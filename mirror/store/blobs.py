@@ -56,6 +56,10 @@ class BlobIngest:
         self._hasher.update(data)
         await self._writer.write(data)
 
+    async def flush(self) -> None:
+        """Make everything written so far readable at `partial_path`."""
+        await self._writer.flush()
+
     async def commit(self, expected_size: int | None = None) -> BlobInfo:
         """Verify and publish; raise DigestInvalid / SizeInvalid (after cancelling)."""
         if expected_size is not None and expected_size != self._hasher.size:

@@ -1,0 +1,249 @@
+"""The local file system driver.
+
+Driver paths map onto ``<root><path>``; parent directories are created on demand. Paths
+reach this driver already checked by `CheckedDriver`, which also turns the `OSError`s left
+unhandled here into `StorageDriverError`.
+
+Durability: every commit (``put_content``, writer ``commit``, ``move``) fsyncs the file and
+then the directory holding the new name, and directories created on the way are fsynced
+into their parents, so nothing committed is lost on power failure.
+
+Blocking work runs in worker threads, except where measurement showed the thread hop
+(~130 us) costs more than the work: ``stat``, opening a file, and reading objects of up
+to 1 MiB, which come from the page cache in 5-60 us.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import shutil
+import stat as st
+from collections.abc import AsyncGenerator
+from typing import Final
+
+from anyio import to_thread
+
+from mirror.store.driver import (
+    CHUNK_SIZE,
+    FileInfo,
+    FileWriter,
+    InvalidOffset,
+    PathNotFound,
+    StorageDriverError,
+)
+from mirror.store.drivers.base import (
+    ChunkStream,
+    is_inside,
+    is_temp_name,
+    join_path,
+    split_path,
+    temp_name,
+)
+from mirror.store.drivers.fswriter import (
+    AppendFileWriter,
+    TempFileWriter,
+    fsync_dir,
+    make_dirs,
+    open_new,
+    unlink_quiet,
+    write_all,
+)
+
+_READ: Final = os.O_RDONLY | os.O_CLOEXEC
+_SYNC_READ_LIMIT: Final = 1024 * 1024
+_MISSING: Final = (FileNotFoundError, NotADirectoryError)
+
+
+class FilesystemDriver:
+    """A `StorageDriver` (with `LocalPath`) storing files under the directory `root`."""
+
+    name = "filesystem"
+
+    def __init__(self, root: str) -> None:
+        self._root = os.path.abspath(root)
+        os.makedirs(self._root, exist_ok=True)
+
+    def local_path(self, path: str) -> str:
+        """The OS path of a driver path (which may or may not exist)."""
+        return self._root if path == "/" else self._root + path
+
+    async def get_content(self, path: str) -> bytes:
+        """The whole content of a file. Raises PathNotFound (also for directories)."""
+        fd = self._open_file(path)
+        try:
+            size = os.fstat(fd).st_size
+            if size <= _SYNC_READ_LIMIT:
+                return _read_exact(fd, size)
+            return await to_thread.run_sync(_read_exact, fd, size)
+        finally:
+            os.close(fd)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        """Write a temp file, fsync it, rename it over `path` and fsync the directory."""
+        await to_thread.run_sync(self._put, path, content)
+
+    def _put(self, path: str, content: bytes) -> None:
+        parent, name = split_path(path)
+        directory = self.local_path(parent)
+        tmp = os.path.join(directory, temp_name(name))
+        fd = open_new(tmp, directory)
+        try:
+            write_all(fd, [content])
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            unlink_quiet(tmp)
+            raise
+        os.close(fd)
+        try:
+            os.replace(tmp, self.local_path(path))
+        except BaseException:
+            unlink_quiet(tmp)
+            raise
+        fsync_dir(directory)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        """Open `path` now and stream it from `offset` in chunks of up to CHUNK_SIZE.
+
+        The stream keeps reading the file it opened even when the path is replaced or
+        deleted meanwhile. It reads up to the end of file as it finds it, so a file still
+        being written (a partial path, an append target) yields what is there so far.
+        """
+        fd = self._open_file(path)
+        try:
+            size = os.fstat(fd).st_size
+            if offset < 0 or offset > size:
+                raise InvalidOffset(f"offset {offset} outside {path} of size {size}", path=path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _FileChunks(fd, offset)
+
+    async def writer(self, path: str, *, append: bool = False) -> FileWriter:
+        """A buffered writer; see `TempFileWriter` and `AppendFileWriter`."""
+        parent, name = split_path(path)
+        directory = self.local_path(parent)
+        if append:
+            return await AppendFileWriter.open(path, directory, name)
+        tmp = temp_name(name)
+        partial = join_path(parent, tmp)
+        return await TempFileWriter.open(partial, directory, tmp, name)
+
+    async def stat(self, path: str) -> FileInfo:
+        """Size and mtime of a file, or `is_dir` (size 0). Raises PathNotFound."""
+        try:
+            info = os.stat(self.local_path(path))
+        except _MISSING:
+            raise PathNotFound(f"{path} not found", path=path) from None
+        if st.S_ISDIR(info.st_mode):
+            return FileInfo(path, 0, info.st_mtime, True)
+        return FileInfo(path, info.st_size, info.st_mtime)
+
+    async def list(self, path: str) -> list[str]:
+        """Sorted names of the children of a directory, temp files left out."""
+        return await to_thread.run_sync(self._list, path)
+
+    def _list(self, path: str) -> builtins.list[str]:
+        try:
+            names = os.listdir(self.local_path(path))
+        except _MISSING:
+            raise PathNotFound(f"directory {path} not found", path=path) from None
+        return sorted(name for name in names if not is_temp_name(name))
+
+    async def move(self, src: str, dst: str) -> None:
+        """Rename `src` over `dst` (creating its parents) and fsync the directory."""
+        await to_thread.run_sync(self._move, src, dst)
+
+    def _move(self, src: str, dst: str) -> None:
+        if is_inside(dst, src):
+            raise StorageDriverError(f"cannot move {src} into itself", path=src)
+        directory = self.local_path(split_path(dst)[0])
+        source, target = self.local_path(src), self.local_path(dst)
+        try:
+            os.replace(source, target)
+        except _MISSING:
+            if not os.path.lexists(source):
+                raise PathNotFound(f"{src} not found", path=src) from None
+            make_dirs(directory)
+            os.replace(source, target)
+        fsync_dir(directory)
+
+    async def delete(self, path: str) -> None:
+        """Delete a file or a whole tree; deleting "/" empties the root. Raises PathNotFound."""
+        await to_thread.run_sync(self._delete, path)
+
+    def _delete(self, path: str) -> None:
+        if path == "/":
+            for name in os.listdir(self._root):
+                _remove(os.path.join(self._root, name))
+            return
+        try:
+            _remove(self.local_path(path))
+        except _MISSING:
+            raise PathNotFound(f"{path} not found", path=path) from None
+
+    def _open_file(self, path: str) -> int:
+        try:
+            fd = os.open(self.local_path(path), _READ)
+        except _MISSING:
+            raise PathNotFound(f"{path} not found", path=path) from None
+        if st.S_ISDIR(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PathNotFound(f"{path} is a directory, not a file", path=path)
+        return fd
+
+
+def _remove(os_path: str) -> None:
+    try:
+        os.unlink(os_path)
+    except IsADirectoryError:
+        shutil.rmtree(os_path)
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    # One read in practice; more for reads over 2 GiB or a file shrinking under us.
+    parts: list[bytes] = []
+    while size > 0 and (data := os.read(fd, size)):
+        parts.append(data)
+        size -= len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class _FileChunks(ChunkStream):
+    """Chunks of an open file, each read by one ``pread`` in a worker thread."""
+
+    __slots__ = ("_fd", "_pos")
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self._fd = fd
+        self._pos = offset
+
+    async def __anext__(self) -> bytes:
+        fd = self._fd
+        if fd < 0:
+            raise StopAsyncIteration
+        try:
+            data = await to_thread.run_sync(os.pread, fd, CHUNK_SIZE, self._pos)
+        except BaseException:
+            self._close()
+            raise
+        if len(data) < CHUNK_SIZE:
+            # A short read is the end of file: stop here rather than pay another hop.
+            self._close()
+            if not data:
+                raise StopAsyncIteration
+        self._pos += len(data)
+        return data
+
+    async def aclose(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1
+            os.close(fd)
+
+    def __del__(self) -> None:
+        self._close()

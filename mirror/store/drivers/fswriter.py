@@ -1,0 +1,287 @@
+"""Streaming writers of the file system driver, and its durable-write helpers.
+
+Writers buffer small writes up to CHUNK_SIZE and hand larger runs to a worker thread as
+one ``writev``, so a stream of 16-64 KiB network chunks costs one syscall per MiB.
+Consequence for readers of the partial path: they see what has reached the file, which
+trails `size` by less than CHUNK_SIZE until the next ``flush()`` (or the commit).
+
+A writer is used by one task at a time. `cancel` does no thread hop, so it works inside
+an already cancelled scope (typically a ``finally`` after cancellation). A commit that is
+cancelled while its worker thread runs still completes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Final
+
+from anyio import CancelScope, to_thread
+
+from mirror.store.driver import CHUNK_SIZE, StorageDriverError
+
+_BUFFER: Final = CHUNK_SIZE
+_NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_APPEND: Final = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+
+Chunk = bytes | bytearray | memoryview
+
+
+def fsync_dir(directory: str) -> None:
+    """Make the entries of `directory` (a rename, a new name) durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(directory: str) -> None:
+    """Create `directory` and its missing parents, each one fsynced into its parent."""
+    missing: list[str] = []
+    current = directory
+    while not os.path.isdir(current):  # ends at the root directory at the latest
+        missing.append(current)
+        current = os.path.dirname(current)
+    for path in reversed(missing):
+        # Exists: a concurrent creator won (fine), or a file is in the way, and then
+        # the next mkdir or the caller's open fails with NotADirectoryError.
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path)
+        fsync_dir(os.path.dirname(path))
+
+
+def unlink_quiet(os_path: str) -> None:
+    """Remove a file if it is still there."""
+    try:
+        os.unlink(os_path)
+    except FileNotFoundError:
+        pass
+
+
+def write_all(fd: int, parts: list[Chunk]) -> None:
+    """Write `parts` in order with one ``writev``, finishing short writes."""
+    total = sum(len(part) for part in parts)
+    done = os.writev(fd, parts)
+    if done < total:
+        rest = memoryview(b"".join(parts))[done:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
+
+
+def open_new(target: str, directory: str, flags: int = 0) -> int:
+    """Create the file `target` exclusively, making `directory` first when missing."""
+    try:
+        return os.open(target, _NEW | flags, 0o666)
+    except FileNotFoundError:
+        make_dirs(directory)
+        return os.open(target, _NEW | flags, 0o666)
+
+
+def _create_temp(tmp: str, target: str, directory: str) -> int:
+    if os.path.isdir(target):
+        raise StorageDriverError("the target is a directory")
+    return open_new(tmp, directory)
+
+
+def _open_append(target: str, directory: str) -> tuple[int, int, bool]:
+    try:
+        return open_new(target, directory, os.O_APPEND), 0, True
+    except FileExistsError:
+        fd = os.open(target, _APPEND)
+        return fd, os.fstat(fd).st_size, False
+
+
+class _BufferedWriter:
+    __slots__ = ("_broken", "_buffer", "_fd", "_size")
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._buffer = bytearray()
+        self._broken = False
+
+    @property
+    def size(self) -> int:
+        """Bytes in the file so far (buffered ones included)."""
+        return self._size
+
+    async def write(self, data: bytes) -> None:
+        """Append `data`; raises StorageDriverError once closed or after a failed write."""
+        self._check_open()
+        buffer = self._buffer
+        if len(buffer) + len(data) < _BUFFER:
+            buffer += data
+            self._size += len(data)
+            return
+        # Unknown how much reached the file if this fails or is cancelled: only cancel is
+        # allowed afterwards.
+        self._broken = True
+        parts: list[Chunk] = [buffer, data] if buffer else [data]
+        await to_thread.run_sync(write_all, self._fd, parts)
+        buffer.clear()
+        self._size += len(data)
+        self._broken = False
+
+    async def flush(self) -> None:
+        """Write out buffered bytes so partial-path readers see them (no fsync)."""
+        self._check_open()
+        if self._buffer:
+            self._broken = True
+            parts: list[Chunk] = [self._buffer]
+            await to_thread.run_sync(write_all, self._fd, parts)
+            self._buffer.clear()
+            self._broken = False
+
+    def _check_open(self) -> None:
+        if self._fd < 0:
+            raise StorageDriverError("the writer is already committed or cancelled")
+        if self._broken:
+            raise StorageDriverError("an earlier write failed; the writer can only be cancelled")
+
+    def _flush_and_sync(self, fd: int) -> None:
+        if self._buffer:
+            write_all(fd, [self._buffer])
+            self._buffer.clear()
+        os.fsync(fd)
+
+
+class TempFileWriter(_BufferedWriter):
+    """Writes a hidden temp file next to the target; `commit` renames it over the target.
+
+    `partial_path` is the temp file's driver path: it reads the flushed prefix until the
+    commit or cancel, then raises PathNotFound.
+    """
+
+    __slots__ = ("_directory", "_partial", "_target", "_tmp")
+
+    def __init__(self, fd: int, partial: str, directory: str, tmp: str, target: str) -> None:
+        super().__init__(fd, 0)
+        self._partial = partial
+        self._directory = directory
+        self._tmp = tmp
+        self._target = target
+
+    @classmethod
+    async def open(cls, partial: str, directory: str, tmp_name: str, name: str) -> TempFileWriter:
+        """Create the temp file (and missing directories) next to the target."""
+        target = os.path.join(directory, name)
+        tmp = os.path.join(directory, tmp_name)
+        # Shielded: a cancellation must not lose the descriptor the thread opened.
+        with CancelScope(shield=True):
+            fd = await to_thread.run_sync(_create_temp, tmp, target, directory)
+        return cls(fd, partial, directory, tmp, target)
+
+    @property
+    def partial_path(self) -> str:
+        """The temp file's driver path."""
+        return self._partial
+
+    async def commit(self) -> None:
+        """Flush, fsync, rename over the target, fsync the directory."""
+        self._check_open()
+        await to_thread.run_sync(self._commit)
+
+    def _commit(self) -> None:
+        fd, self._fd = self._fd, -1
+        try:
+            self._flush_and_sync(fd)
+        except BaseException:
+            os.close(fd)
+            unlink_quiet(self._tmp)
+            raise
+        os.close(fd)
+        try:
+            os.replace(self._tmp, self._target)
+        except BaseException:
+            unlink_quiet(self._tmp)
+            raise
+        fsync_dir(self._directory)
+
+    async def cancel(self) -> None:
+        """Drop the temp file; idempotent, and a no-op after commit."""
+        self._abandon()
+
+    def _abandon(self) -> None:
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1
+            os.close(fd)
+            unlink_quiet(self._tmp)
+
+    def __del__(self) -> None:
+        self._abandon()
+
+
+class AppendFileWriter(_BufferedWriter):
+    """Appends to the target in place (creating it); `cancel` rolls back to the open size.
+
+    Its `partial_path` is the target itself, which stays readable after the commit.
+    """
+
+    __slots__ = ("_created", "_directory", "_initial", "_path", "_target")
+
+    def __init__(
+        self, fd: int, size: int, path: str, directory: str, target: str, *, created: bool
+    ) -> None:
+        super().__init__(fd, size)
+        self._initial = size
+        self._path = path
+        self._directory = directory
+        self._target = target
+        self._created = created
+
+    @classmethod
+    async def open(cls, path: str, directory: str, name: str) -> AppendFileWriter:
+        """Open (or create) the target for appending."""
+        target = os.path.join(directory, name)
+        with CancelScope(shield=True):
+            fd, size, created = await to_thread.run_sync(_open_append, target, directory)
+        return cls(fd, size, path, directory, target, created=created)
+
+    @property
+    def partial_path(self) -> str:
+        """The target's own driver path."""
+        return self._path
+
+    async def commit(self) -> None:
+        """Flush and fsync (and fsync the directory when the file is new).
+
+        A commit that fails rolls back as `cancel` would.
+        """
+        self._check_open()
+        await to_thread.run_sync(self._commit)
+
+    def _commit(self) -> None:
+        try:
+            self._flush_and_sync(self._fd)
+        except BaseException:
+            self._roll_back()
+            raise
+        fd, self._fd = self._fd, -1
+        os.close(fd)
+        if self._created:
+            fsync_dir(self._directory)
+
+    async def cancel(self) -> None:
+        """Truncate back to the size at open (remove a file created by the open)."""
+        self._roll_back()
+
+    def _roll_back(self) -> None:
+        fd = self._fd
+        if fd < 0:
+            return
+        self._fd = -1
+        try:
+            if self._created:
+                unlink_quiet(self._target)
+            else:
+                os.ftruncate(fd, self._initial)
+        finally:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1
+            os.close(fd)
