@@ -1,0 +1,90 @@
+"""Command line: `mirror serve`, `mirror check-config`, `mirror --version`.
+
+The config file is, in order: `--config PATH` (or a positional PATH, as in
+`registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
+`./config.yml` when it exists, else the embedded default. A configuration error prints
+one line to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import yaml
+
+from mirror import __version__
+from mirror.config import ConfigError, load_config, with_server
+from mirror.configtree import ENV_CONFIG_PATH
+from mirror.server import APP_TARGET, ListenError, serve
+
+LOCAL_CONFIG = "config.yml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.config and args.config_file and args.config != args.config_file:
+        parser.error("give the config file once: either --config PATH or PATH")
+    try:
+        path = _config_path(args.config or args.config_file)
+        config = load_config(path)
+        if args.command == "check-config":
+            yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
+            return 0
+        if args.server:
+            config = with_server(config, args.server)
+        where = f"config file {path}" if path else "the embedded default config"
+        scheme = "https" if config.http.tls else "http"
+        workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"
+        print(
+            f"mirror: serving {scheme}://{config.http.addr} with {where}"
+            f" ({config.http.server}, {workers})",
+            file=sys.stderr,
+        )
+        serve(config, path, app_target=args.app)
+    except ConfigError as exc:
+        print(f"mirror: config error: {exc}", file=sys.stderr)
+        return 2
+    except ListenError as exc:
+        print(f"mirror: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mirror", description="A pull-through caching container registry."
+    )
+    parser.add_argument("--version", action="version", version=f"mirror {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = commands.add_parser("serve", help="run the registry")
+    check_parser = commands.add_parser(
+        "check-config", help="print the effective configuration (passwords hidden) as YAML"
+    )
+    for sub in (serve_parser, check_parser):
+        sub.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
+        sub.add_argument("--config", metavar="PATH", help="config file")
+    serve_parser.add_argument(
+        "--server", choices=("granian", "uvicorn"), help="override http.server"
+    )
+    serve_parser.add_argument(
+        "--app",
+        default=APP_TARGET,
+        metavar="MODULE:FACTORY",
+        help=f"zero-argument ASGI app factory to serve (default: {APP_TARGET})",
+    )
+    return parser
+
+
+def _config_path(given: str | None) -> str | None:
+    path = given or os.environ.get(ENV_CONFIG_PATH) or None
+    if path is None and os.path.isfile(LOCAL_CONFIG):
+        path = LOCAL_CONFIG
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())

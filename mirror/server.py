@@ -1,0 +1,183 @@
+"""Running the ASGI app under granian (default) or uvicorn, as the configuration says.
+
+Both servers start worker processes that each build the app themselves by calling a
+zero-argument factory named by an import string (default
+`mirror.proxy.app:create_app_from_env`), which reads the config file named by the
+`MIRROR_CONFIG` environment variable (unset: the embedded default).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+from typing import Any, Final
+
+from mirror.config import Config, ConfigError
+
+APP_TARGET: Final = "mirror.proxy.app:create_app_from_env"
+CONFIG_ENV: Final = "MIRROR_CONFIG"
+_LEVELS: Final = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+
+
+class ListenError(Exception):
+    """The configured address cannot be listened on (in use, not local, no permission)."""
+
+
+def serve(config: Config, config_path: str | None, *, app_target: str = APP_TARGET) -> None:
+    """Serve until SIGINT/SIGTERM stops the server, then return.
+
+    `config_path` is where each worker's app factory reads the configuration again (None:
+    the embedded default); it is put in MIRROR_CONFIG in this process's environment, which
+    the workers inherit. `app_target` ("module:factory") names the zero-argument ASGI app
+    factory. Raises ConfigError when the address does not resolve, ListenError when it
+    cannot be bound, SystemExit when the server fails to start.
+    """
+    if config_path is None:
+        os.environ.pop(CONFIG_ENV, None)
+    else:
+        os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    host = bind_address(config.http.bind_host)
+    sock = _listening_socket(host, config.http.bind_port, config.http.addr)
+    if config.http.server == "uvicorn":
+        _run_uvicorn(config, sock, app_target)
+    else:
+        # granian binds on its own (and panics on failure): the probe only reports problems.
+        sock.close()
+        _run_granian(config, host, app_target)
+
+
+def bind_address(host: str) -> str:
+    """The IP address to listen on for http.addr's `host`.
+
+    "" (":port") means every interface: "::" (dual-stack) where IPv6 works, else
+    "0.0.0.0". (uvicorn gets a socket bound here with IPV6_V6ONLY off; granian binds its
+    own, dual-stack by the Linux default net.ipv6.bindv6only=0.) A host name resolves to
+    its first address; raises ConfigError if it does not resolve.
+    """
+    if not host:
+        return "::" if _dual_stack_available() else "0.0.0.0"
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ConfigError(f"http.addr: cannot resolve {host!r}: {exc.strerror}") from None
+    return str(infos[0][4][0])
+
+
+def _dual_stack_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            probe.bind(("::", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _listening_socket(host: str, port: int, addr: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            # "::" must take IPv4 too, as ":5000" does for registry:2; asyncio would not.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host == "::" else 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {addr}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _logging_config(base: dict[str, Any], handler: str, level: str) -> dict[str, Any]:
+    config = copy.deepcopy(base)
+    for settings in config["handlers"].values():
+        if "stream" in settings:
+            # stderr is line-buffered even into a pipe or file; stdout would hold lines back.
+            settings["stream"] = "ext://sys.stderr"
+    config["loggers"]["mirror"] = {
+        "handlers": [handler],
+        "level": logging.getLevelName(_LEVELS[level]),
+        "propagate": False,
+    }
+    return config
+
+
+def _run_granian(config: Config, host: str, app_target: str) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, SSLProtocols
+    from granian.log import LOGGING_CONFIG, LogLevels
+
+    tls = config.http.tls
+    server = Granian(
+        app_target,
+        address=host,
+        port=config.http.bind_port,
+        interface=Interfaces.ASGI,
+        workers=config.http.workers,
+        factory=True,
+        log_level=LogLevels(logging.getLevelName(_LEVELS[config.log.level]).lower()),
+        log_access=config.log.access_log,
+        log_dictconfig=_logging_config(LOGGING_CONFIG, "console", config.log.level),
+        ssl_cert=Path(tls.certificate) if tls else None,
+        ssl_key=Path(tls.key) if tls else None,
+        # registry:2's default floor; granian's own (TLS 1.3) would turn older clients away.
+        ssl_protocol_min=SSLProtocols.tls12,
+    )
+    server.serve()
+
+
+def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.supervisors import Multiprocess
+
+    tls = config.http.tls
+    settings = uvicorn.Config(
+        app_target,
+        factory=True,
+        host=str(sock.getsockname()[0]),
+        port=config.http.bind_port,
+        workers=config.http.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=_logging_config(LOGGING_CONFIG, "default", config.log.level),
+        log_level=_LEVELS[config.log.level],
+        access_log=config.log.access_log,
+        # granian does not rewrite the client address from X-Forwarded-*; neither should this.
+        proxy_headers=False,
+        ssl_certfile=tls.certificate if tls else None,
+        ssl_keyfile=tls.key if tls else None,
+    )
+    try:
+        if config.http.workers > 1:
+            Multiprocess(settings, sockets=[sock]).run()
+            return
+        server = uvicorn.Server(settings)
+        # After its graceful shutdown uvicorn raises the stop signal again, which would kill
+        # this process instead of returning; with the server's own handler it lands softly.
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, server.handle_exit) for sig in stop_signals}
+        try:
+            server.run(sockets=[sock])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if not server.started:
+            raise SystemExit(3)
+    finally:
+        sock.close()
