@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
 
+from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mirror.cache.breaker import CircuitBreaker
+from mirror.cache.coordination import Coordinator, LocalCoordinator
+from mirror.cache.fallback_coordination import FallbackCoordinator
+from mirror.cache.file_coordination import FileCoordinator
+from mirror.cache.fills import FillManager
+from mirror.cache.metadata import (
+    DiskMetadataStore,
+    FallbackMetadataStore,
+    MemoryMetadataStore,
+    MetadataStore,
+)
+from mirror.cache.redis_coordination import RedisCoordinator
+from mirror.cache.redis_metadata import RedisMetadataStore
+from mirror.cache.redisconn import redis_from_config
+from mirror.cache.resolver import MirrorResolver
+from mirror.cache.state import PullThroughState
+from mirror.cache.upstreams import UpstreamGateway
+from mirror.config import Config, ProxyConfig, load_config
 from mirror.metrics import REGISTRY, MetricsRegistry
 from mirror.proxy.asgi import RegistryApp
 from mirror.proxy.call import Services
-from mirror.store.driver import StorageDriver
+from mirror.proxy.upkeep import Periodic, remove_stale_partials
+from mirror.store.driver import LocalPath, StorageDriver
+from mirror.store.drivers import create_driver
 from mirror.store.registry import RegistryStore
 from mirror.store.view import LocalResolver, Resolver
+from mirror.upstream.client import RegistryClient
+from mirror.upstream.routing import RoutingTable, UpstreamRoute
+
+log = logging.getLogger("mirror")
+
+Hook = Callable[[], Awaitable[None]]
+STALE_PARTIAL_AGE = 3600.0
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -39,6 +70,8 @@ def build_app(
     base_url: str = "",
     headers: Mapping[str, str] | None = None,
     metrics: MetricsRegistry = REGISTRY,
+    startup: tuple[Hook, ...] = (),
+    shutdown: tuple[Hook, ...] = (),
 ) -> RegistryApp:
     services = Services(store=store, resolver=resolver, base_url=base_url.rstrip("/"))
     return RegistryApp(
@@ -46,6 +79,8 @@ def build_app(
         extra={"/metrics": metrics_endpoint(metrics)},
         headers=headers,
         metrics=metrics,
+        startup=startup,
+        shutdown=shutdown,
     )
 
 
@@ -56,6 +91,148 @@ def standalone_app(
     read_only: bool = False,
     base_url: str = "",
 ) -> RegistryApp:
-    """A standalone registry on `driver` (what tests and the embedded default use)."""
+    """A standalone registry on `driver` (for tests and embedding)."""
     store = RegistryStore(driver, delete_enabled=delete_enabled)
     return build_app(store, LocalResolver(store, read_only=read_only), base_url=base_url)
+
+
+class _Wiring:
+    """Collects what the app needs started and stopped."""
+
+    def __init__(self) -> None:
+        self.startup: list[Hook] = []
+        self.shutdown: list[Hook] = []
+
+
+def create_app(config: Config, metrics: MetricsRegistry = REGISTRY) -> RegistryApp:
+    """The application described by `config`."""
+    wiring = _Wiring()
+    storage = config.storage
+    params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
+    driver = create_driver(storage.driver, params)
+    store = RegistryStore(driver, delete_enabled=storage.delete_enabled)
+    resolver: Resolver
+    if config.proxy is None:
+        resolver = LocalResolver(store, read_only=storage.read_only)
+    else:
+        resolver = _mirror_resolver(config, config.proxy, store, wiring, metrics)
+    purging = storage.upload_purging
+    if purging.enabled and not storage.read_only:
+        job = Periodic(
+            "upload purging",
+            lambda: store.purge_uploads(purging.age, dry_run=purging.dry_run),
+            purging.interval,
+            delay=min(purging.interval, 60.0),
+        )
+        wiring.startup.append(job.start)
+        wiring.shutdown.append(job.stop)
+    if isinstance(driver, LocalPath):
+        root = driver.local_path("/")
+        cleanup = Periodic(
+            "stale partial cleanup",
+            lambda: to_thread.run_sync(remove_stale_partials, root, STALE_PARTIAL_AGE),
+            STALE_PARTIAL_AGE,
+        )
+        wiring.startup.append(cleanup.start)
+        wiring.shutdown.append(cleanup.stop)
+    if config.cache.ephemeral:
+        wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    return build_app(
+        store,
+        resolver,
+        base_url=config.http.external_url,
+        headers=config.http.response_headers,
+        metrics=metrics,
+        startup=tuple(wiring.startup),
+        shutdown=tuple(wiring.shutdown),
+    )
+
+
+def _mirror_resolver(
+    config: Config,
+    proxy: ProxyConfig,
+    store: RegistryStore,
+    wiring: _Wiring,
+    metrics: MetricsRegistry,
+) -> MirrorResolver:
+    metadata, coordinator = _coordination(config, wiring, metrics)
+    gateways: dict[str, UpstreamGateway] = {}
+    routes: list[UpstreamRoute] = []
+    for upstream in proxy.upstreams:
+        route = UpstreamRoute(upstream.name, upstream.aliases)
+        client = RegistryClient(
+            upstream.remote_url,
+            username=upstream.username or None,
+            password=upstream.password or None,
+            name=upstream.name,
+            connect_timeout=proxy.timeouts.connect,
+            read_timeout=proxy.timeouts.read,
+        )
+        wiring.shutdown.append(client.aclose)
+        gateways[upstream.name] = UpstreamGateway(
+            route,
+            client,
+            freshness=upstream.freshness,
+            offline=upstream.offline,
+            breaker=CircuitBreaker(proxy.breaker.failures, proxy.breaker.reset),
+            metrics=metrics,
+        )
+        routes.append(route)
+    fills = FillManager(store.blobs, coordinator, metadata, metrics=metrics)
+    wiring.shutdown.insert(0, fills.aclose)
+    state = PullThroughState(fills, metadata, negative_ttl=proxy.negative_ttl, metrics=metrics)
+    table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
+    return MirrorResolver(store, table, gateways, state, read_only=config.storage.read_only)
+
+
+def _coordination(
+    config: Config, wiring: _Wiring, metrics: MetricsRegistry
+) -> tuple[MetadataStore, Coordinator]:
+    """Metadata and leases: embedded on the local disk, or Redis with that as fallback."""
+    local_metadata: MetadataStore
+    local_coordinator: Coordinator
+    if config.storage.driver == "inmemory":
+        local_metadata, local_coordinator = MemoryMetadataStore(), LocalCoordinator()
+    else:
+        directory = config.cache.directory
+        local_metadata = DiskMetadataStore(os.path.join(directory, "metadata"))
+        local_coordinator = FileCoordinator(os.path.join(directory, "leases"))
+    wiring.shutdown.append(local_metadata.aclose)
+    wiring.shutdown.append(local_coordinator.aclose)
+    if config.redis is None:
+        return local_metadata, local_coordinator
+    redis = config.redis
+    client = redis_from_config(
+        redis.addr,
+        redis.password or None,
+        redis.db,
+        username=redis.username or None,
+        dial_timeout=redis.dial_timeout or 1.0,
+    )
+    shared_metadata = RedisMetadataStore(client)
+    shared_coordinator = RedisCoordinator(client)
+    wiring.shutdown.append(shared_coordinator.aclose)
+    wiring.shutdown.append(client.aclose)
+    return (
+        FallbackMetadataStore(shared_metadata, local_metadata, metrics=metrics),
+        FallbackCoordinator(shared_coordinator, local_coordinator, metrics=metrics),
+    )
+
+
+async def _remove_tree(path: str) -> None:
+    await to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+def create_app_from_env() -> RegistryApp:
+    """The ASGI factory servers call in each worker: config path from MIRROR_CONFIG."""
+    config = load_config(os.environ.get("MIRROR_CONFIG") or None)
+    logging.basicConfig(level=_LEVELS.get(config.log.level, logging.INFO))
+    return create_app(config)
+
+
+_LEVELS = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}

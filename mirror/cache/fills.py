@@ -1,0 +1,332 @@
+"""Single-flight blob fills: one upstream download per digest, streamed to every reader.
+
+A fill downloads a blob into a verified ingest (`BlobIngest`) in a task of its own, so it
+goes on when the client that started it goes away. Readers - the first client and any
+that come later - read the ingest's partial file up to what has been flushed and then
+follow the growing tail; once committed, the rest comes from the stored blob. Because
+content is addressed by digest, any source at the same offset has the same bytes.
+
+The last byte of a blob is held back until the fill is verified (digest and size), so a
+corrupt or truncated download is never handed out as complete: the reader raises instead,
+and the server drops the connection.
+
+Across processes, a lease (`Coordinator`) elects the one downloader; the others publish
+nothing and follow the holder's partial file, whose path and size the holder announces
+in the shared metadata store. When the holder dies its lease expires and another takes
+over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from mirror.cache.coordination import Coordinator
+from mirror.cache.metadata import MetadataStore
+from mirror.digests import Digest
+from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.store.blobs import BlobIngest, BlobStore
+from mirror.store.driver import CHUNK_SIZE, PathNotFound
+from mirror.store.view import BlobContent
+
+log = logging.getLogger("mirror.cache")
+
+FLUSH_INTERVAL = 0.05  # seconds: how stale the readers' view of a slow download may be
+EAGER_BYTES = 256 * 1024  # flush every chunk until this much has arrived (first byte fast)
+
+
+class BlobSource(Protocol):
+    """An open upstream download."""
+
+    size: int | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+SourceOpener = Callable[[], Awaitable[BlobSource]]
+Callback = Callable[[], Awaitable[None]]
+
+PENDING, STREAMING, DONE, FAILED = "pending", "streaming", "done", "failed"
+
+
+class Fill:
+    """The state of one blob download as the readers in this process see it."""
+
+    def __init__(self, digest: Digest) -> None:
+        self.digest = digest
+        self.state = PENDING
+        self.size: int | None = None
+        self.flushed = 0
+        self.partial_path: str | None = None
+        self.error: BaseException | None = None
+        self.readers = 0
+        self.remote = False  # another process downloads it; this one follows
+        self.on_stored: list[Callback] = []
+        self._changed = asyncio.Event()
+
+    def notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    async def changed(self, timeout: float | None = None) -> None:
+        """Wait for the next notification (or `timeout`)."""
+        event = self._changed
+        if timeout is None:
+            await event.wait()
+            return
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def streaming(self, size: int | None, partial_path: str | None) -> None:
+        self.state, self.size, self.partial_path, self.flushed = STREAMING, size, partial_path, 0
+        self.notify()
+
+    def fail(self, error: BaseException) -> None:
+        self.state, self.error = FAILED, error
+        self.notify()
+
+    def done(self) -> None:
+        self.state = DONE
+        self.notify()
+
+
+class FillMetrics:
+    def __init__(self, metrics: MetricsRegistry) -> None:
+        self.started = metrics.counter("mirror_fills_total", "Blob downloads started", ("result",))
+        self.coalesced = metrics.counter(
+            "mirror_coalesced_waiters_total", "Requests that joined a download already running"
+        )
+        self.bytes_upstream = metrics.counter(
+            "mirror_upstream_bytes_total", "Blob bytes received from upstreams"
+        )
+        self.followed = metrics.counter(
+            "mirror_fills_followed_total", "Downloads followed from another process"
+        )
+        self.active = metrics.gauge("mirror_fills_active", "Blob downloads running in this process")
+
+
+class FillManager:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        coordinator: Coordinator,
+        metadata: MetadataStore,
+        *,
+        lease_ttl: float = 30.0,
+        poll: float = 0.05,
+        metrics: MetricsRegistry = REGISTRY,
+    ) -> None:
+        self.blobs = blobs
+        self.coordinator = coordinator
+        self.metadata = metadata
+        self.lease_ttl = lease_ttl
+        self.poll = poll
+        self.metrics = FillMetrics(metrics)
+        self._fills: dict[Digest, Fill] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def fetch(
+        self, digest: Digest, opener: SourceOpener, *, on_stored: Callback | None = None
+    ) -> BlobContent:
+        """The blob, downloading it once however many ask; raise what opening raised.
+
+        `on_stored` runs once the blob is committed (at once if it already is).
+        """
+        fill = self._fills.get(digest)
+        if fill is None:
+            fill = self._fills[digest] = Fill(digest)
+            task = asyncio.create_task(self._run(fill, opener))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self.metrics.coalesced.inc()
+        if on_stored is not None:
+            fill.on_stored.append(on_stored)
+        while fill.state == PENDING:
+            await fill.changed()
+        if fill.state == STREAMING and fill.size is None:
+            while fill.state == STREAMING:
+                await fill.changed()
+        if fill.state == FAILED:
+            assert fill.error is not None
+            raise fill.error
+        if fill.state == DONE:
+            if on_stored is not None and on_stored in fill.on_stored:
+                fill.on_stored.remove(on_stored)
+                await on_stored()
+            info = await self.blobs.stat(digest)
+            return BlobContent(
+                digest,
+                info.size,
+                open=lambda offset: self.blobs.open(digest, offset),
+                local_path=self.blobs.local_path(digest),
+            )
+        assert fill.size is not None
+        return BlobContent(digest, fill.size, open=lambda offset: self._read(fill, offset))
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _info_key(self, digest: Digest) -> str:
+        return f"fill:{digest}"
+
+    async def _run(self, fill: Fill, opener: SourceOpener) -> None:
+        key = self._info_key(fill.digest)
+        try:
+            while True:
+                lease = await self.coordinator.acquire(key, self.lease_ttl)
+                if lease is not None:
+                    break
+                self.metrics.followed.inc()
+                fill.remote = True
+                await self._follow(fill, key)
+                if await self.blobs.exists(fill.digest):
+                    break
+                fill.state, fill.remote = PENDING, False  # the holder failed; take over
+            if lease is None:
+                result = "followed"
+            else:
+                async with lease.keepalive():
+                    result = await self._download(fill, opener, key)
+            await self._stored(fill)
+            self.metrics.started.inc(result)
+        except BaseException as exc:
+            self.metrics.started.inc("failed")
+            fill.fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if self._fills.get(fill.digest) is fill:
+                del self._fills[fill.digest]
+
+    async def _stored(self, fill: Fill) -> None:
+        fill.done()
+        callbacks, fill.on_stored = fill.on_stored, []
+        for callback in callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after storing blob %s", fill.digest)
+
+    async def _download(self, fill: Fill, opener: SourceOpener, key: str) -> str:
+        if await self.blobs.exists(fill.digest):
+            return "present"
+        source = await opener()
+        ingest: BlobIngest | None = None
+        self.metrics.active.inc()
+        try:
+            ingest = await self.blobs.ingest(fill.digest)
+            fill.streaming(source.size, ingest.partial_path)
+            if ingest.partial_path is not None and source.size is not None:
+                announce = json.dumps({"path": ingest.partial_path, "size": source.size})
+                await self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
+            await self._pump(fill, source, ingest)
+            await ingest.commit(source.size)
+            return "downloaded"
+        finally:
+            self.metrics.active.dec()
+            await source.aclose()
+            if ingest is not None:
+                await ingest.cancel()
+            await self.metadata.delete(key)
+
+    async def _pump(self, fill: Fill, source: BlobSource, ingest: BlobIngest) -> None:
+        last_flush = time.monotonic()
+        async for chunk in source:
+            await ingest.write(chunk)
+            self.metrics.bytes_upstream.inc(amount=len(chunk))
+            now = time.monotonic()
+            pending = ingest.size - fill.flushed
+            if (
+                pending >= CHUNK_SIZE
+                or ingest.size <= EAGER_BYTES
+                or now - last_flush > FLUSH_INTERVAL
+            ):
+                await ingest.flush()
+                fill.flushed = ingest.size
+                last_flush = now
+                fill.notify()
+
+    async def _follow(self, fill: Fill, key: str) -> None:
+        """Track another process's download until its lease is released or expires."""
+        while True:
+            if fill.partial_path is None:
+                announced = await self.metadata.get(key)
+                if announced is not None:
+                    info = json.loads(announced)
+                    fill.streaming(int(info["size"]), str(info["path"]))
+            if fill.partial_path is not None:
+                try:
+                    size = (await self.blobs.driver.stat(fill.partial_path)).size
+                except PathNotFound:
+                    size = fill.flushed
+                if size > fill.flushed:
+                    fill.flushed = size
+                    fill.notify()
+            if await self.coordinator.wait_released(key, self.poll):
+                return
+
+    async def _read(self, fill: Fill, offset: int) -> AsyncGenerator[bytes, None]:
+        """Stream `fill`'s blob from `offset`, following the download as it grows."""
+        assert fill.size is not None
+        return self._follow_bytes(fill, offset, fill.size)
+
+    async def _follow_bytes(
+        self, fill: Fill, offset: int, size: int
+    ) -> AsyncGenerator[bytes, None]:
+        pos = offset
+        fill.readers += 1
+        try:
+            while pos < size:
+                if fill.state == FAILED:
+                    raise OSError(f"download of {fill.digest} failed: {fill.error}")
+                if fill.state == DONE or (fill.remote and await self._committed(fill)):
+                    stream = await self.blobs.open(fill.digest, pos)
+                    try:
+                        async for chunk in stream:
+                            yield chunk
+                    finally:
+                        await stream.aclose()
+                    return
+                # Hold back the last byte until the download is verified.
+                limit = min(fill.flushed, size - 1)
+                if pos >= limit or fill.partial_path is None:
+                    await fill.changed(self.poll)
+                    continue
+                try:
+                    stream = await self.blobs.driver.reader(fill.partial_path, pos)
+                except PathNotFound:  # just committed or failed: the state will say
+                    await fill.changed(self.poll)
+                    continue
+                try:
+                    async for chunk in stream:
+                        part = chunk[: limit - pos] if pos + len(chunk) > limit else chunk
+                        pos += len(part)
+                        yield part
+                        if pos >= limit:
+                            break
+                finally:
+                    await stream.aclose()
+        finally:
+            fill.readers -= 1
+
+    async def _committed(self, fill: Fill) -> bool:
+        """Whether another process's download of `fill` is stored (its partial is gone)."""
+        path = fill.partial_path
+        if path is None:
+            return await self.blobs.exists(fill.digest)
+        try:
+            await self.blobs.driver.stat(path)
+        except PathNotFound:
+            return await self.blobs.exists(fill.digest)
+        return False

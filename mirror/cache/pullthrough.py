@@ -1,0 +1,305 @@
+"""A repository served from the cache and one upstream (the pull-through rules).
+
+1. Digests are immutable: served locally when present, never revalidated.
+2. Tags are mutable: within the upstream's freshness TTL the local mapping is served with
+   no upstream request; after it, one upstream HEAD, and a GET only when the digest
+   changed. Concurrent revalidations of a tag coalesce.
+3. Blobs are downloaded once per digest and streamed to every reader (`FillManager`).
+4. Any upstream failure falls back to what is cached, with a warning; nothing cached
+   means 503 (or 429 with the upstream's Retry-After). An upstream 404 never deletes
+   cached content; it is remembered briefly (negative cache).
+"""
+
+from __future__ import annotations
+
+import time
+
+from mirror.cache.state import PullThroughState
+from mirror.cache.upstreams import UpstreamGateway
+from mirror.digests import Digest
+from mirror.errors import BlobUnknown, Denied, ManifestUnknown, NameUnknown, Unavailable
+from mirror.store.blobs import BlobInfo
+from mirror.store.repository import Repository
+from mirror.store.uploads import UploadStore
+from mirror.store.view import (
+    BlobContent,
+    ManifestHeadResult,
+    ManifestResult,
+    TagsResult,
+)
+from mirror.types import MANIFEST_TYPES, Descriptor, Manifest, Reference
+from mirror.upstream.client import FetchedManifest
+from mirror.upstream.errors import UpstreamError, UpstreamNotFound
+
+# Ask for every manifest type so indexes are cached whole and byte-for-byte.
+ACCEPT = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+assert set(ACCEPT) == MANIFEST_TYPES
+
+
+class PullThroughView:
+    def __init__(
+        self,
+        local: Repository,
+        upstream: UpstreamGateway,
+        remote_name: str,
+        state: PullThroughState,
+    ) -> None:
+        self.local = local
+        self.name = local.name
+        self.upstream = upstream
+        self.remote = remote_name
+        self.state = state
+        self._metrics = state.metrics
+
+    def _read_only(self) -> Denied:
+        return Denied(
+            f"repository {self.name} is a cache of {self.upstream.name}; pushes are not accepted"
+        )
+
+    # -- manifests -------------------------------------------------------------------
+
+    async def get_manifest(self, reference: Reference) -> ManifestResult:
+        if reference.digest is not None:
+            return ManifestResult(await self._manifest_by_digest(reference.digest))
+        assert reference.tag is not None
+        return await self._manifest_by_tag(reference.tag)
+
+    async def head_manifest(self, reference: Reference) -> ManifestHeadResult:
+        if reference.digest is not None:
+            try:
+                manifest = await self.local.manifests.get(reference.digest)
+            except ManifestUnknown:
+                pass
+            else:
+                self._metrics.hits.inc("manifest")
+                return ManifestHeadResult(manifest.descriptor())
+            return await self._head_upstream(str(reference.digest), None)
+        tag = reference.tag
+        assert tag is not None
+        local_digest, fresh = await self._tag_state(tag)
+        if fresh:
+            assert local_digest is not None
+            self._metrics.hits.inc("manifest")
+            return ManifestHeadResult(await self._local_descriptor(local_digest))
+        return await self._head_upstream(tag, local_digest)
+
+    async def _tag_state(self, tag: str) -> tuple[Digest | None, bool]:
+        """The locally cached digest of `tag`, and whether it is within its freshness TTL."""
+        local_digest = await self.local.tags.get(tag)
+        if local_digest is None:
+            return None, False
+        stamp = await self.state.stamp(self.name, tag)
+        fresh = (
+            stamp is not None
+            and stamp.digest == local_digest
+            and stamp.fresh(self.upstream.freshness, time.time())
+        )
+        return local_digest, fresh
+
+    async def _head_upstream(self, ref: str, local_digest: Digest | None) -> ManifestHeadResult:
+        if await self.state.is_negative(self.name, ref):
+            raise ManifestUnknown(f"manifest {ref} not found upstream at {self.upstream.name}")
+        try:
+            head = await self.state.flights.run(
+                ("head", self.name, ref),
+                lambda: self.upstream.call(
+                    "head_manifest",
+                    lambda: self.upstream.client.head_manifest(self.remote, ref, ACCEPT),
+                ),
+            )
+        except UpstreamNotFound as exc:
+            await self.state.set_negative(self.name, ref)
+            raise self.upstream.to_domain(exc, f"manifest {ref}", blob=False) from None
+        except UpstreamError as exc:
+            if local_digest is None:
+                raise self.upstream.to_domain(exc, f"manifest {ref}", blob=False) from None
+            self._metrics.stale.inc("manifest")
+            return ManifestHeadResult(
+                await self._local_descriptor(local_digest), self.upstream.warning(exc)
+            )
+        if head.digest is None or head.size is None:
+            result = await self.get_manifest(Reference.parse(ref))
+            return ManifestHeadResult(result.manifest.descriptor(), result.warning)
+        if ":" not in ref:
+            await self.state.set_stamp(self.name, ref, head.digest)
+            self._metrics.revalidations.inc("same" if head.digest == local_digest else "changed")
+        if head.digest == local_digest:
+            return ManifestHeadResult(await self._local_descriptor(head.digest))
+        return ManifestHeadResult(Descriptor(head.media_type, head.digest, head.size))
+
+    async def _local_descriptor(self, digest: Digest) -> Descriptor:
+        return (await self.local.manifests.get(digest)).descriptor()
+
+    async def _manifest_by_digest(self, digest: Digest) -> Manifest:
+        try:
+            manifest = await self.local.manifests.get(digest)
+        except ManifestUnknown:
+            pass
+        else:
+            self._metrics.hits.inc("manifest")
+            return manifest
+        if await self.state.is_negative(self.name, str(digest)):
+            raise ManifestUnknown(f"manifest {digest} not found upstream at {self.upstream.name}")
+        try:
+            return await self.state.flights.run(
+                ("manifest", self.name, digest), lambda: self._fetch(str(digest), digest, None)
+            )
+        except UpstreamNotFound as exc:
+            await self.state.set_negative(self.name, str(digest))
+            raise self.upstream.to_domain(exc, f"manifest {digest}", blob=False) from None
+        except UpstreamError as exc:
+            raise self.upstream.to_domain(exc, f"manifest {digest}", blob=False) from None
+
+    async def _manifest_by_tag(self, tag: str) -> ManifestResult:
+        local_digest, fresh = await self._tag_state(tag)
+        if fresh:
+            assert local_digest is not None
+            try:
+                manifest = await self.local.manifests.get(local_digest)
+            except ManifestUnknown:
+                pass
+            else:
+                self._metrics.hits.inc("manifest")
+                return ManifestResult(manifest)
+        if local_digest is None and await self.state.is_negative(self.name, tag):
+            raise ManifestUnknown(f"manifest {tag} not found upstream at {self.upstream.name}")
+        try:
+            manifest = await self.state.flights.run(
+                ("tag", self.name, tag), lambda: self._revalidate(tag, local_digest)
+            )
+        except UpstreamNotFound as exc:
+            await self.state.set_negative(self.name, tag)
+            raise self.upstream.to_domain(exc, f"manifest {tag}", blob=False) from None
+        except UpstreamError as exc:
+            if local_digest is None:
+                raise self.upstream.to_domain(exc, f"manifest {tag}", blob=False) from None
+            self._metrics.stale.inc("manifest")
+            manifest = await self.local.manifests.get(local_digest)
+            return ManifestResult(manifest, self.upstream.warning(exc))
+        return ManifestResult(manifest)
+
+    async def _revalidate(self, tag: str, local_digest: Digest | None) -> Manifest:
+        """One HEAD when something is cached (GET only on change); one GET otherwise."""
+        if local_digest is not None:
+            head = await self.upstream.call(
+                "head_manifest",
+                lambda: self.upstream.client.head_manifest(self.remote, tag, ACCEPT),
+            )
+            if head.digest == local_digest:
+                self._metrics.revalidations.inc("same")
+                await self.state.set_stamp(self.name, tag, local_digest)
+                self._metrics.hits.inc("manifest")
+                return await self.local.manifests.get(local_digest)
+            self._metrics.revalidations.inc("changed")
+            if head.digest is not None:
+                manifest = await self._fetch(str(head.digest), head.digest, tag)
+                await self.state.set_stamp(self.name, tag, manifest.digest)
+                return manifest
+        manifest = await self._fetch(tag, None, tag)
+        await self.state.set_stamp(self.name, tag, manifest.digest)
+        return manifest
+
+    async def _fetch(self, ref: str, expected: Digest | None, tag: str | None) -> Manifest:
+        """GET a manifest upstream, check its digest, store it (and point `tag` at it)."""
+        if expected is not None:
+            try:
+                manifest = await self.local.manifests.load(expected)
+            except ManifestUnknown:
+                pass
+            else:  # stored for another repository: link it here without asking upstream
+                return await self._store(manifest.raw, manifest.media_type, expected, tag)
+        fetched: FetchedManifest = await self.upstream.call(
+            "get_manifest",
+            lambda: self.upstream.client.get_manifest(self.remote, ref, ACCEPT),
+        )
+        self._metrics.misses.inc("manifest")
+        actual = Digest.of(fetched.raw, expected.algorithm if expected else "sha256")
+        claimed = expected or fetched.digest
+        if claimed is not None and claimed.algorithm == actual.algorithm and claimed != actual:
+            raise Unavailable(
+                f"upstream {self.upstream.name} sent manifest {ref} with digest {actual}, "
+                f"expected {claimed}"
+            )
+        return await self._store(fetched.raw, fetched.media_type, actual, tag)
+
+    async def _store(
+        self, raw: bytes, media_type: str | None, digest: Digest, tag: str | None
+    ) -> Manifest:
+        manifest = await self.local.manifests.put(raw, media_type, digest=digest, verify=False)
+        if tag is not None:
+            await self.local.tags.tag(tag, manifest.digest)
+        return manifest
+
+    # -- blobs -----------------------------------------------------------------------
+
+    async def blob(self, digest: Digest) -> BlobContent:
+        blobs = self.local.blobs
+        store = blobs.store
+        linked = await blobs.is_linked(digest)
+        if linked or await store.exists(digest):
+            try:
+                info = await store.stat(digest)
+            except BlobUnknown:
+                pass
+            else:
+                if not linked:
+                    await blobs.link(digest)
+                self._metrics.hits.inc("blob")
+                return BlobContent(
+                    digest,
+                    info.size,
+                    open=lambda offset: store.open(digest, offset),
+                    local_path=store.local_path(digest),
+                )
+        if await self.state.is_negative(self.name, str(digest)):
+            raise BlobUnknown(f"blob {digest} not found upstream at {self.upstream.name}")
+        self._metrics.misses.inc("blob")
+        try:
+            return await self.state.fills.fetch(
+                digest,
+                lambda: self.upstream.call(
+                    "get_blob",
+                    lambda: self.upstream.client.open_blob(self.remote, digest, verify=False),
+                ),
+                on_stored=lambda: blobs.link(digest),
+            )
+        except UpstreamNotFound as exc:
+            await self.state.set_negative(self.name, str(digest))
+            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+        except UpstreamError as exc:
+            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+
+    # -- lists -----------------------------------------------------------------------
+
+    async def tags(self) -> TagsResult:
+        try:
+            return TagsResult(await self.local.tags.all())
+        except NameUnknown:
+            raise NameUnknown(f"no tags of {self.name} are cached; pull an image first") from None
+
+    async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
+        return await self.local.referrers(subject, artifact_type)
+
+    # -- writes: not on a cache ------------------------------------------------------
+
+    async def put_manifest(
+        self, reference: Reference, raw: bytes, content_type: str | None
+    ) -> Manifest:
+        raise self._read_only()
+
+    async def delete_manifest(self, reference: Reference) -> None:
+        raise self._read_only()
+
+    async def delete_blob(self, digest: Digest) -> None:
+        raise self._read_only()
+
+    def uploads(self) -> UploadStore:
+        raise self._read_only()
+
+    async def mount(self, digest: Digest, source: str | None) -> BlobInfo | None:
+        raise self._read_only()

@@ -1,0 +1,42 @@
+"""Routes requested names to pull-through repositories or to local ones (hybrid)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mirror.cache.pullthrough import PullThroughView
+from mirror.cache.state import PullThroughState
+from mirror.cache.upstreams import UpstreamGateway
+from mirror.store.registry import RegistryStore
+from mirror.store.view import LocalView, Resolved
+from mirror.upstream.routing import RoutingTable
+
+
+class MirrorResolver:
+    def __init__(
+        self,
+        store: RegistryStore,
+        table: RoutingTable,
+        gateways: Mapping[str, UpstreamGateway],
+        state: PullThroughState,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.store = store
+        self.table = table
+        self.gateways = dict(gateways)
+        self.state = state
+        self.read_only = read_only
+
+    def resolve(self, name: str, namespace: str | None) -> Resolved:
+        match = self.table.route(name, namespace)
+        if match.upstream is None:
+            return Resolved(LocalView(self.store.repository(name), read_only=self.read_only))
+        view = PullThroughView(
+            self.store.repository(match.local_name),
+            self.gateways[match.upstream.name],
+            match.remote_name,
+            self.state,
+        )
+        headers = (("OCI-Namespace", match.upstream.name),) if namespace else ()
+        return Resolved(view, headers)

@@ -1,0 +1,103 @@
+"""What every pull-through repository shares: fills, metadata, coalescing, metrics.
+
+Metadata records (in the `MetadataStore`; advisory: on error they are skipped, and the
+worst outcome is one more upstream request):
+
+- ``tag:<local name>:<tag>`` -> ``{"digest": ..., "checked": epoch}``: the digest the
+  upstream gave for the tag when last asked (the tag freshness stamp);
+- ``neg:<local name>:<reference>``: the upstream said 404 (expires after `negative_ttl`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from mirror.cache.fills import FillManager
+from mirror.cache.metadata import MetadataStore
+from mirror.cache.singleflight import SingleFlight
+from mirror.digests import Digest
+from mirror.errors import DigestInvalid
+from mirror.metrics import REGISTRY, MetricsRegistry
+
+log = logging.getLogger("mirror.cache")
+
+STAMP_TTL = 30 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TagStamp:
+    digest: Digest
+    checked: float
+
+    def fresh(self, ttl: float, now: float) -> bool:
+        return now - self.checked < ttl
+
+
+class CacheMetrics:
+    def __init__(self, metrics: MetricsRegistry) -> None:
+        self.hits = metrics.counter("mirror_cache_hits_total", "Served from cache", ("kind",))
+        self.misses = metrics.counter(
+            "mirror_cache_misses_total", "Fetched from upstream", ("kind",)
+        )
+        self.stale = metrics.counter(
+            "mirror_stale_serves_total", "Served from cache because the upstream failed", ("kind",)
+        )
+        self.revalidations = metrics.counter(
+            "mirror_tag_revalidations_total", "Tag checks against the upstream", ("result",)
+        )
+        self.bytes_served = metrics.counter(
+            "mirror_served_bytes_total", "Blob bytes sent to clients", ("source",)
+        )
+
+
+class PullThroughState:
+    def __init__(
+        self,
+        fills: FillManager,
+        metadata: MetadataStore,
+        *,
+        negative_ttl: float = 30.0,
+        metrics: MetricsRegistry = REGISTRY,
+    ) -> None:
+        self.fills = fills
+        self.metadata = metadata
+        self.negative_ttl = negative_ttl
+        self.flights = SingleFlight()
+        self.metrics = CacheMetrics(metrics)
+
+    async def stamp(self, local_name: str, tag: str) -> TagStamp | None:
+        try:
+            raw = await self.metadata.get(f"tag:{local_name}:{tag}")
+            if raw is None:
+                return None
+            doc = json.loads(raw)
+            return TagStamp(Digest.parse(doc["digest"]), float(doc["checked"]))
+        except (ValueError, KeyError, TypeError, DigestInvalid):
+            return None
+        except Exception:
+            log.warning("reading tag stamp failed", exc_info=True)
+            return None
+
+    async def set_stamp(self, local_name: str, tag: str, digest: Digest) -> None:
+        doc = json.dumps({"digest": str(digest), "checked": time.time()}).encode()
+        await self._quiet_set(f"tag:{local_name}:{tag}", doc, STAMP_TTL)
+
+    async def is_negative(self, local_name: str, reference: str) -> bool:
+        try:
+            return await self.metadata.get(f"neg:{local_name}:{reference}") is not None
+        except Exception:
+            log.warning("reading negative cache failed", exc_info=True)
+            return False
+
+    async def set_negative(self, local_name: str, reference: str) -> None:
+        if self.negative_ttl > 0:
+            await self._quiet_set(f"neg:{local_name}:{reference}", b"1", self.negative_ttl)
+
+    async def _quiet_set(self, key: str, value: bytes, ttl: float) -> None:
+        try:
+            await self.metadata.set(key, value, ttl)
+        except Exception:
+            log.warning("writing cache metadata failed", exc_info=True)

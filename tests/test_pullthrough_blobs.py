@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mirror.digests import Digest
+from tests.support.asgiserver import serving
+from tests.support.oci import push_blob, random_bytes
+from tests.support.upstreams import MirrorRig, make_rig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["inmemory", "filesystem"])
+async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MirrorRig]:
+    rig = make_rig(driver=request.param, root=str(tmp_path / "store"))
+    yield rig
+    await rig.aclose()
+
+
+async def _stored(rig: MirrorRig, digest: str) -> bool:
+    return await rig.store.blobs.exists(Digest.parse(digest))
+
+
+async def test_blob_pull_through_and_hit(rig: MirrorRig) -> None:
+    data = random_bytes(3 * 1024 * 1024 + 17, 1)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["docker-content-digest"] == digest
+    assert r.headers["content-length"] == str(len(data))
+    await asyncio.sleep(0.05)
+    assert await _stored(rig, digest)
+    r = await rig.mirror.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=10-19"})
+    assert r.status_code == 206 and r.content == data[10:20]
+    assert rig.transport.count("GET", "/blobs/") == 1
+    assert rig.metrics.counter("mirror_cache_hits_total", "", ("kind",)).get("blob") == 1
+
+
+async def test_concurrent_clients_make_one_upstream_get(rig: MirrorRig) -> None:
+    data = random_bytes(5 * 1024 * 1024, 2)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.slow = (0.002, 256 * 1024)
+    results = await asyncio.gather(*[rig.mirror.get(f"/v2/app/blobs/{digest}") for _ in range(8)])
+    assert all(r.status_code == 200 and r.content == data for r in results)
+    assert rig.transport.count("GET", "/blobs/") == 1
+    coalesced = rig.metrics.counter("mirror_coalesced_waiters_total", "").get()
+    assert coalesced == 7
+
+
+async def test_first_bytes_arrive_before_the_download_ends(rig: MirrorRig) -> None:
+    data = random_bytes(4 * 1024 * 1024, 3)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.slow = (0.02, 128 * 1024)  # ~0.65 s for the whole blob
+    # A real server: httpx's in-process ASGI transport would buffer the whole response.
+    async with (
+        serving(rig.app) as url,
+        httpx.AsyncClient(base_url=url) as client,
+        client.stream("GET", f"/v2/app/blobs/{digest}") as r,
+    ):
+        assert r.status_code == 200
+        chunks = r.aiter_raw()
+        first = await chunks.__anext__()
+        assert first
+        # The upstream has not finished: the blob is not stored yet.
+        assert not await _stored(rig, digest)
+        rest = b"".join([c async for c in chunks])
+    assert first + rest == data
+
+
+async def test_fill_survives_client_disconnect(rig: MirrorRig) -> None:
+    data = random_bytes(2 * 1024 * 1024, 4)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.slow = (0.005, 128 * 1024)
+    async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+        async with client.stream("GET", f"/v2/app/blobs/{digest}") as r:
+            await r.aiter_raw().__anext__()
+        assert not await _stored(rig, digest)
+    for _ in range(200):
+        if await _stored(rig, digest):
+            break
+        await asyncio.sleep(0.02)
+    assert await _stored(rig, digest)
+    rig.transport.slow = None
+    r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    assert r.content == data
+    assert rig.transport.count("GET", "/blobs/") == 1
+
+
+async def _read_all(client: httpx.AsyncClient, url: str) -> bytes:
+    async with client.stream("GET", url) as r:
+        assert r.status_code == 200
+        return b"".join([c async for c in r.aiter_raw()])
+
+
+async def test_corrupt_upstream_blob_is_never_served_complete_or_stored(rig: MirrorRig) -> None:
+    data = random_bytes(1024 * 1024 + 5, 5)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.corrupt_blobs = True
+    async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+        # The response is aborted (short body), never completed with the wrong bytes.
+        with pytest.raises(httpx.RemoteProtocolError):
+            body = await _read_all(client, f"/v2/app/blobs/{digest}")
+            assert hashlib.sha256(body).hexdigest() == digest.split(":")[1]
+    await asyncio.sleep(0.05)
+    assert not await _stored(rig, digest)
+    failed = rig.metrics.counter("mirror_fills_total", "", ("result",)).get("failed")
+    assert failed == 1
+    rig.transport.corrupt_blobs = False
+    assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+
+
+async def test_truncated_upstream_blob_is_not_committed(rig: MirrorRig) -> None:
+    data = random_bytes(3 * 1024 * 1024, 6)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.cut_blobs_at = 1024 * 1024 + 3
+    async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await _read_all(client, f"/v2/app/blobs/{digest}")
+    await asyncio.sleep(0.05)
+    assert not await _stored(rig, digest)
+    rig.transport.cut_blobs_at = None
+    assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+
+
+async def test_unknown_blob_is_404_and_negatively_cached(rig: MirrorRig) -> None:
+    digest = "sha256:" + "0" * 64
+    for _ in range(3):
+        r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+    assert rig.transport.count("GET", "/blobs/") == 1
+
+
+async def test_blob_linked_into_each_repository_that_asks(rig: MirrorRig) -> None:
+    data = b"shared base layer"
+    digest = await push_blob(rig.upstream, "library/one", data)
+    await push_blob(rig.upstream, "library/two", data)
+    assert (await rig.mirror.get(f"/v2/one/blobs/{digest}")).content == data
+    assert (await rig.mirror.get(f"/v2/two/blobs/{digest}")).content == data
+    assert rig.transport.count("GET", "/blobs/") == 1
+    two = rig.store.repository("docker.io/library/two")
+    assert await two.blobs.is_linked(Digest.parse(digest))

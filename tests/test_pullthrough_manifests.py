@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    digest_of,
+    index_bytes,
+    manifest_bytes,
+    push_blob,
+    push_image,
+    push_manifest,
+)
+from tests.support.upstreams import MirrorRig, make_rig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[MirrorRig]:
+    rig = make_rig()
+    yield rig
+    await rig.aclose()
+
+
+async def test_tag_pull_through_docker_hub_style(rig: MirrorRig) -> None:
+    raw, digest = await push_image(rig.upstream, "library/alpine", "3")
+    r = await rig.mirror.get("/v2/alpine/manifests/3")
+    assert r.status_code == 200, r.text
+    assert r.content == raw
+    assert r.headers["docker-content-digest"] == digest
+    assert rig.transport.count("GET", "/v2/library/alpine/manifests/3") == 1
+    # Stored once under the upstream's prefix; every way in reads the same copy.
+    for url in [
+        "/v2/library/alpine/manifests/3?ns=docker.io",
+        "/v2/docker.io/library/alpine/manifests/3",
+        "/v2/index.docker.io/library/alpine/manifests/3",
+        f"/v2/alpine/manifests/{digest}",
+    ]:
+        r = await rig.mirror.get(url)
+        assert r.status_code == 200 and r.content == raw, url
+    assert len(rig.transport.log) == 1
+    catalog = (await rig.mirror.get("/v2/_catalog")).json()
+    assert catalog["repositories"] == ["docker.io/library/alpine"]
+
+
+async def test_fresh_tag_makes_no_upstream_request(rig: MirrorRig) -> None:
+    await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    rig.transport.log.clear()
+    for _ in range(5):
+        assert (await rig.mirror.get("/v2/app/manifests/v1")).status_code == 200
+        assert (await rig.mirror.head("/v2/app/manifests/v1")).status_code == 200
+    assert rig.transport.log == []
+
+
+async def test_stale_tag_one_head_and_get_only_on_change() -> None:
+    rig = make_rig(freshness=0.0)
+    try:
+        await push_image(rig.upstream, "library/app", "v1", seed=1)
+        await rig.mirror.get("/v2/app/manifests/v1")
+        rig.transport.log.clear()
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200
+        assert rig.transport.log == [("HEAD", "/v2/library/app/manifests/v1")]
+        rig.transport.log.clear()
+        raw2, digest2 = await push_image(rig.upstream, "library/app", "v1", seed=2)
+        rig.transport.log.clear()
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.content == raw2 and r.headers["docker-content-digest"] == digest2
+        assert rig.transport.log == [
+            ("HEAD", "/v2/library/app/manifests/v1"),
+            ("GET", f"/v2/library/app/manifests/{digest2}"),
+        ]
+    finally:
+        await rig.aclose()
+
+
+async def test_concurrent_revalidations_coalesce() -> None:
+    import asyncio
+
+    rig = make_rig(freshness=0.0)
+    try:
+        await push_image(rig.upstream, "library/app", "v1")
+        await rig.mirror.get("/v2/app/manifests/v1")
+        rig.transport.log.clear()
+        rig.transport.slow = None
+        results = await asyncio.gather(*[rig.mirror.get("/v2/app/manifests/v1") for _ in range(10)])
+        assert all(r.status_code == 200 for r in results)
+        assert rig.transport.count("HEAD") == 1
+        assert rig.transport.count("GET") == 0
+    finally:
+        await rig.aclose()
+
+
+async def test_head_on_uncached_tag_is_answered_from_upstream_head(rig: MirrorRig) -> None:
+    raw, digest = await push_image(rig.upstream, "library/app", "v1")
+    r = await rig.mirror.head("/v2/app/manifests/v1")
+    assert r.status_code == 200
+    assert r.headers["docker-content-digest"] == digest
+    assert r.headers["content-length"] == str(len(raw))
+    assert r.headers["content-type"] == OCI_MANIFEST
+    assert rig.transport.log == [("HEAD", "/v2/library/app/manifests/v1")]
+    # containerd's next step, GET by digest, fetches it once.
+    r = await rig.mirror.get(f"/v2/app/manifests/{digest}")
+    assert r.content == raw
+    assert rig.transport.count("GET") == 1
+
+
+async def test_digest_references_are_never_revalidated() -> None:
+    rig = make_rig(freshness=0.0)
+    try:
+        _, digest = await push_image(rig.upstream, "library/app", "v1")
+        await rig.mirror.get(f"/v2/app/manifests/{digest}")
+        rig.transport.log.clear()
+        for _ in range(3):
+            assert (await rig.mirror.get(f"/v2/app/manifests/{digest}")).status_code == 200
+            assert (await rig.mirror.head(f"/v2/app/manifests/{digest}")).status_code == 200
+        assert rig.transport.log == []
+    finally:
+        await rig.aclose()
+
+
+async def test_multi_arch_index_cached_whole_children_on_demand(rig: MirrorRig) -> None:
+    config, layer = b'{"architecture":"amd64"}', b"layer"
+    await push_blob(rig.upstream, "library/multi", config)
+    await push_blob(rig.upstream, "library/multi", layer)
+    children = []
+    for arch in ("amd64", "arm64"):
+        child = manifest_bytes(config, [layer], annotations={"arch": arch})
+        await push_manifest(rig.upstream, "library/multi", digest_of(child), child)
+        children.append((child, OCI_MANIFEST))
+    index = index_bytes(children)
+    await push_manifest(rig.upstream, "library/multi", "latest", index, OCI_INDEX)
+    r = await rig.mirror.get("/v2/multi/manifests/latest", headers={"Accept": OCI_MANIFEST})
+    assert r.content == index  # whole index, byte for byte, whatever the client accepts
+    assert r.headers["content-type"] == OCI_INDEX
+    assert len(json.loads(r.content)["manifests"]) == 2
+    assert rig.transport.count("GET", "/manifests/") == 1
+    arm = children[1][0]
+    r = await rig.mirror.get(f"/v2/multi/manifests/{digest_of(arm)}")
+    assert r.content == arm
+    assert rig.transport.count("GET", "/manifests/") == 2
+
+
+async def test_upstream_404_is_remembered_briefly(rig: MirrorRig) -> None:
+    r = await rig.mirror.get("/v2/missing/manifests/v1")
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    r = await rig.mirror.get("/v2/missing/manifests/v1")
+    assert r.status_code == 404
+    assert rig.transport.count("GET") == 1
+
+
+async def test_upstream_404_never_deletes_cached_content() -> None:
+    rig = make_rig(freshness=0.0)
+    try:
+        raw, digest = await push_image(rig.upstream, "library/gone", "v1")
+        await rig.mirror.get("/v2/gone/manifests/v1")
+        await rig.upstream.delete(f"/v2/library/gone/manifests/{digest}")
+        r = await rig.mirror.get("/v2/gone/manifests/v1")
+        assert r.status_code == 404  # the tag is gone upstream...
+        r = await rig.mirror.get(f"/v2/gone/manifests/{digest}")
+        assert r.status_code == 200 and r.content == raw  # ...the content stays
+        assert await rig.store.repository("docker.io/library/gone").tags.get("v1") is not None
+    finally:
+        await rig.aclose()
+
+
+async def test_upstream_manifest_with_wrong_digest_is_refused(rig: MirrorRig) -> None:
+    raw, digest = await push_image(rig.upstream, "library/app", "v1")
+
+    def lie(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "GET" and "/manifests/" in request.url.path:
+            return httpx.Response(
+                200,
+                content=raw.replace(b'"schemaVersion": 2', b'"schemaVersion":2'),
+                headers={"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest},
+            )
+        return None
+
+    rig.transport.fault = lie
+    r = await rig.mirror.get(f"/v2/app/manifests/{digest}")
+    assert r.status_code == 503
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 503
+    assert not await rig.store.repository("docker.io/library/app").manifests.exists(
+        __import__("mirror.digests", fromlist=["Digest"]).Digest.parse(digest)
+    )

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from mirror.cache.breaker import CircuitBreaker
+from tests.support.oci import push_blob, push_image
+from tests.support.upstreams import MirrorRig, make_rig
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[MirrorRig]:
+    rig = make_rig(freshness=0.0)
+    yield rig
+    await rig.aclose()
+
+
+def code(r: httpx.Response) -> str:
+    return str(r.json()["errors"][0]["code"])
+
+
+async def test_upstream_down_serves_cached_tag_with_warning(rig: MirrorRig) -> None:
+    raw, digest = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    rig.transport.down = True
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw
+    assert r.headers["warning"].startswith('299 - "upstream docker.io unavailable')
+    h = await rig.mirror.head("/v2/app/manifests/v1")
+    assert h.status_code == 200 and h.headers["docker-content-digest"] == digest
+    assert "warning" in h.headers
+    stale = rig.metrics.counter("mirror_stale_serves_total", "", ("kind",)).get("manifest")
+    assert stale == 2
+
+
+async def test_upstream_down_uncached_is_503_not_404(rig: MirrorRig) -> None:
+    rig.transport.down = True
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 503 and code(r) == "UNAVAILABLE"
+    r = await rig.mirror.get("/v2/app/blobs/sha256:" + "1" * 64)
+    assert r.status_code == 503 and code(r) == "UNAVAILABLE"
+    r = await rig.mirror.head("/v2/app/manifests/v1")
+    assert r.status_code == 503
+
+
+@pytest.mark.parametrize("status", [500, 502, 401])
+async def test_upstream_errors_fall_back_to_cache(rig: MirrorRig, status: int) -> None:
+    raw, _ = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    rig.transport.fault = lambda request: httpx.Response(status, json={"errors": []})
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+    r = await rig.mirror.get("/v2/other/manifests/v1")
+    assert r.status_code == 503
+
+
+async def test_rate_limited_passes_retry_after_for_uncached(rig: MirrorRig) -> None:
+    raw, _ = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    rig.transport.fault = lambda request: httpx.Response(
+        429, headers={"Retry-After": "42"}, json={"errors": [{"code": "TOOMANYREQUESTS"}]}
+    )
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+    r = await rig.mirror.get("/v2/other/manifests/v1")
+    assert r.status_code == 429 and code(r) == "TOOMANYREQUESTS"
+    assert r.headers["retry-after"] == "42"
+
+
+async def test_token_endpoint_down_falls_back(rig: MirrorRig) -> None:
+    raw, _ = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+
+    def challenge(request: httpx.Request) -> httpx.Response | None:
+        if request.url.host == "auth.test":
+            raise httpx.ConnectError("token service down", request=request)
+        return httpx.Response(
+            401,
+            headers={"WWW-Authenticate": 'Bearer realm="http://auth.test/token",service="x"'},
+        )
+
+    rig.transport.fault = challenge
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+
+
+async def test_circuit_breaker_stops_waiting_on_a_dead_upstream() -> None:
+    rig = make_rig(freshness=0.0, breaker=CircuitBreaker(failures=2, reset=60.0))
+    try:
+        await push_image(rig.upstream, "library/app", "v1")
+        await rig.mirror.get("/v2/app/manifests/v1")
+        rig.transport.down = True
+        rig.transport.log.clear()
+        for _ in range(6):
+            r = await rig.mirror.get("/v2/app/manifests/v1")
+            assert r.status_code == 200
+        assert len(rig.transport.log) == 2  # then the breaker is open
+        gauge = rig.metrics.gauge("mirror_upstream_breaker_state", "", ("upstream",))
+        assert gauge.get("docker.io") == 2.0
+    finally:
+        await rig.aclose()
+
+
+async def test_offline_upstream_serves_cache_only() -> None:
+    rig = make_rig(freshness=0.0)
+    try:
+        raw, _ = await push_image(rig.upstream, "library/app", "v1")
+        await rig.mirror.get("/v2/app/manifests/v1")
+        rig.gateway.offline = True
+        rig.transport.log.clear()
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200 and r.content == raw
+        r = await rig.mirror.get("/v2/new/manifests/v1")
+        assert r.status_code == 503
+        assert rig.transport.log == []
+    finally:
+        await rig.aclose()
+
+
+async def test_cached_blobs_served_while_down(rig: MirrorRig) -> None:
+    digest = await push_blob(rig.upstream, "library/app", b"layer bytes")
+    await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    rig.transport.down = True
+    r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    assert r.status_code == 200 and r.content == b"layer bytes"
