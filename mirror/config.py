@@ -133,7 +133,7 @@ http:
 proxy:
   # Plain requests (a Docker daemon's registry-mirrors) go to Docker Hub.
   remoteurl: https://registry-1.docker.io
-  ttl: 168h                    # cached content unused this long is evicted; 0 keeps it
+  ttl: 168h                    # registry:2 retention; accepted, eviction not implemented yet
   freshness: 5m                # a tag is re-checked upstream (one HEAD) after this long
   local: [local/]              # local/... repositories live here only, push allowed
   negativettl: 30s
