@@ -75,7 +75,7 @@ class FileCoordinator:
 
     async def _locked(self, key: str) -> tuple[int, Path]:
         """Take the stripe lock of `key` and return its fd and the record path. The
-        caller must release it (`_unlock`) before its next await.
+        caller releases it (``with self._held(fd)``) before its next await.
         """
         stripe, record = self._names(key)
         fd = self._lock_fd(stripe)
@@ -88,10 +88,6 @@ class FileCoordinator:
                 if time.monotonic() >= deadline:
                     raise BackendUnavailable(f"lease lock for {key!r} stayed busy") from None
                 await asyncio.sleep(0.001)
-
-    @staticmethod
-    def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
     @staticmethod
     def _read(record: Path) -> tuple[str, float, bytes] | None:
@@ -116,12 +112,13 @@ class FileCoordinator:
         expires = repr(time.time() + ttl).encode()
         record.write_bytes(b"\n".join((_MAGIC, token.encode(), expires, info)))
 
+    @staticmethod
     @contextlib.contextmanager
-    def _held(self, fd: int) -> Iterator[None]:
+    def _held(fd: int) -> Iterator[None]:
         try:
             yield
         finally:
-            self._unlock(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     async def acquire(self, key: str, ttl: float, info: bytes = b"") -> Lease | None:
         check_lease_ttl(ttl)
