@@ -8,7 +8,7 @@ from mirror.cache.pullthrough import PullThroughView
 from mirror.cache.state import PullThroughState
 from mirror.cache.upstreams import UpstreamGateway
 from mirror.store.registry import RegistryStore
-from mirror.store.view import LocalView, Resolved
+from mirror.store.view import LocalView, Resolved, remember
 from mirror.upstream.routing import RoutingTable
 
 
@@ -27,8 +27,16 @@ class MirrorResolver:
         self.gateways = dict(gateways)
         self.state = state
         self.read_only = read_only
+        self._known: dict[tuple[str, str | None], Resolved] = {}
 
     def resolve(self, name: str, namespace: str | None) -> Resolved:
+        found = self._known.get((name, namespace))
+        if found is None:
+            found = self._resolve(name, namespace)
+            remember(self._known, (name, namespace), found)
+        return found
+
+    def _resolve(self, name: str, namespace: str | None) -> Resolved:
         match = self.table.route(name, namespace)
         if match.upstream is None:
             return Resolved(LocalView(self.store.repository(name), read_only=self.read_only))

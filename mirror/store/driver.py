@@ -17,7 +17,8 @@ from typing import Protocol, runtime_checkable
 
 CHUNK_SIZE = 1024 * 1024
 
-_COMPONENT = re.compile(r"^[A-Za-z0-9._-]+$")
+# One pass over the whole path: every component is [A-Za-z0-9._-]+ but not "." or "..".
+_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+")
 
 
 class StorageDriverError(Exception):
@@ -43,14 +44,9 @@ class InvalidOffset(StorageDriverError):
 
 def check_path(path: str) -> str:
     """Return `path` if it follows the path rules, else raise InvalidPath."""
-    if not path.startswith("/") or len(path) > 4096:
-        raise InvalidPath(f"invalid path {path[:200]!r}", path=path)
-    if path == "/":
+    if path == "/" or (len(path) <= 4096 and _PATH.fullmatch(path)):
         return path
-    for part in path[1:].split("/"):
-        if part in ("", ".", "..") or not _COMPONENT.match(part):
-            raise InvalidPath(f"invalid path {path[:200]!r}", path=path)
-    return path
+    raise InvalidPath(f"invalid path {path[:200]!r}", path=path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from mirror.digests import Digest
 from mirror.errors import ReadOnly
@@ -20,6 +20,9 @@ from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.repository import Repository
 from mirror.store.uploads import UploadStore
 from mirror.types import Descriptor, Manifest, Reference, validate_name
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 Opener = Callable[[int], Awaitable[AsyncGenerator[bytes, None]]]
 
@@ -175,7 +178,22 @@ class LocalResolver:
     def __init__(self, store: RegistryStore, *, read_only: bool = False) -> None:
         self.store = store
         self.read_only = read_only
+        self._known: dict[str, Resolved] = {}
 
     def resolve(self, name: str, namespace: str | None) -> Resolved:
-        validate_name(name)
-        return Resolved(LocalView(self.store.repository(name), read_only=self.read_only))
+        found = self._known.get(name)
+        if found is None:
+            validate_name(name)
+            found = Resolved(LocalView(self.store.repository(name), read_only=self.read_only))
+            remember(self._known, name, found)
+        return found
+
+
+RESOLVED_LIMIT = 8192
+
+
+def remember(known: dict[K, V], key: K, value: V) -> None:
+    """Keep a resolution (views hold no per-request state); bounded by RESOLVED_LIMIT."""
+    if len(known) >= RESOLVED_LIMIT:
+        known.clear()
+    known[key] = value
