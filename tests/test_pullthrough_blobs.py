@@ -145,3 +145,16 @@ async def test_blob_linked_into_each_repository_that_asks(rig: MirrorRig) -> Non
     assert rig.transport.count("GET", "/blobs/") == 1
     two = rig.store.repository("docker.io/library/two")
     assert await two.blobs.is_linked(Digest.parse(digest))
+
+
+async def test_served_bytes_are_counted_by_source(rig: MirrorRig) -> None:
+    data = random_bytes(100_000, 7)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    await asyncio.sleep(0.05)
+    await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    served = rig.metrics.counter("mirror_served_bytes_total", "", ("source",))
+    assert served.get("download") == len(data)
+    assert served.get("store") == len(data)
+    upstream = rig.metrics.counter("mirror_upstream_bytes_total", "")
+    assert upstream.get() == len(data)

@@ -192,3 +192,25 @@ async def test_upstream_manifest_with_wrong_digest_is_refused(rig: MirrorRig) ->
     assert not await rig.store.repository("docker.io/library/app").manifests.exists(
         __import__("mirror.digests", fromlist=["Digest"]).Digest.parse(digest)
     )
+
+
+async def test_tag_list_comes_from_upstream(rig: MirrorRig) -> None:
+    for tag in ("b", "a", "c"):
+        await push_image(rig.upstream, "library/app", tag)
+    r = await rig.mirror.get("/v2/app/tags/list")
+    assert r.json() == {"name": "app", "tags": ["a", "b", "c"]}
+    r = await rig.mirror.get("/v2/app/tags/list?n=2")
+    assert r.json()["tags"] == ["a", "b"] and 'rel="next"' in r.headers["link"]
+    r = await rig.mirror.get("/v2/nothing/tags/list")
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+async def test_tag_list_falls_back_to_cached_tags(rig: MirrorRig) -> None:
+    await push_image(rig.upstream, "library/app", "v1")
+    await push_image(rig.upstream, "library/app", "v2", seed=2)
+    await rig.mirror.get("/v2/app/manifests/v1")
+    rig.transport.down = True
+    r = await rig.mirror.get("/v2/app/tags/list")
+    assert r.json()["tags"] == ["v1"] and "warning" in r.headers
+    r = await rig.mirror.get("/v2/never-pulled/tags/list")
+    assert r.status_code == 503

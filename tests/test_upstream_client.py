@@ -1059,3 +1059,40 @@ async def test_real_socket_read_timeout_is_retried_and_bounded() -> None:
                 await client.head_manifest(REPO, "latest", ACCEPT)
     assert time.monotonic() - started < 1.5
     assert connections == 2
+
+
+@pytest.mark.anyio
+async def test_list_tags_follows_link_pages() -> None:
+    pages = {
+        "": (["b", "a"], '</v2/library/app/tags/list?n=1000&last=b>; rel="next"'),
+        "b": (["c"], None),
+    }
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v2/library/app/tags/list"
+        last = request.url.params.get("last", "")
+        seen.append(last)
+        tags, link = pages[last]
+        headers = {"Link": link} if link else {}
+        return httpx.Response(200, json={"name": "library/app", "tags": tags}, headers=headers)
+
+    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    try:
+        assert await client.list_tags("library/app") == ["a", "b", "c"]
+        assert seen == ["", "b"]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_list_tags_rejects_garbage() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"tags": [1, 2]})
+
+    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    try:
+        with pytest.raises(UpstreamContentError):
+            await client.list_tags("x")
+    finally:
+        await client.aclose()

@@ -65,7 +65,6 @@ class Fill:
         self.flushed = 0
         self.partial_path: str | None = None
         self.error: BaseException | None = None
-        self.readers = 0
         self.remote = False  # another process downloads it; this one follows
         self.on_stored: list[Callback] = []
         self._changed = asyncio.Event()
@@ -170,7 +169,9 @@ class FillManager:
                 local_path=self.blobs.local_path(digest),
             )
         assert fill.size is not None
-        return BlobContent(digest, fill.size, open=lambda offset: self._read(fill, offset))
+        return BlobContent(
+            digest, fill.size, open=lambda offset: self._read(fill, offset), downloading=True
+        )
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -285,40 +286,36 @@ class FillManager:
         self, fill: Fill, offset: int, size: int
     ) -> AsyncGenerator[bytes, None]:
         pos = offset
-        fill.readers += 1
-        try:
-            while pos < size:
-                if fill.state == FAILED:
-                    raise OSError(f"download of {fill.digest} failed: {fill.error}")
-                if fill.state == DONE or (fill.remote and await self._committed(fill)):
-                    stream = await self.blobs.open(fill.digest, pos)
-                    try:
-                        async for chunk in stream:
-                            yield chunk
-                    finally:
-                        await stream.aclose()
-                    return
-                # Hold back the last byte until the download is verified.
-                limit = min(fill.flushed, size - 1)
-                if pos >= limit or fill.partial_path is None:
-                    await fill.changed(self.poll)
-                    continue
-                try:
-                    stream = await self.blobs.driver.reader(fill.partial_path, pos)
-                except PathNotFound:  # just committed or failed: the state will say
-                    await fill.changed(self.poll)
-                    continue
+        while pos < size:
+            if fill.state == FAILED:
+                raise OSError(f"download of {fill.digest} failed: {fill.error}")
+            if fill.state == DONE or (fill.remote and await self._committed(fill)):
+                stream = await self.blobs.open(fill.digest, pos)
                 try:
                     async for chunk in stream:
-                        part = chunk[: limit - pos] if pos + len(chunk) > limit else chunk
-                        pos += len(part)
-                        yield part
-                        if pos >= limit:
-                            break
+                        yield chunk
                 finally:
                     await stream.aclose()
-        finally:
-            fill.readers -= 1
+                return
+            # Hold back the last byte until the download is verified.
+            limit = min(fill.flushed, size - 1)
+            if pos >= limit or fill.partial_path is None:
+                await fill.changed(self.poll)
+                continue
+            try:
+                stream = await self.blobs.driver.reader(fill.partial_path, pos)
+            except PathNotFound:  # just committed or failed: the state will say
+                await fill.changed(self.poll)
+                continue
+            try:
+                async for chunk in stream:
+                    part = chunk[: limit - pos] if pos + len(chunk) > limit else chunk
+                    pos += len(part)
+                    yield part
+                    if pos >= limit:
+                        break
+            finally:
+                await stream.aclose()
 
     async def _committed(self, fill: Fill) -> bool:
         """Whether another process's download of `fill` is stored (its partial is gone)."""

@@ -277,10 +277,24 @@ class PullThroughView:
     # -- lists -----------------------------------------------------------------------
 
     async def tags(self) -> TagsResult:
+        """The upstream's tag list; the cached tags (with a warning) when it fails."""
         try:
-            return TagsResult(await self.local.tags.all())
-        except NameUnknown:
-            raise NameUnknown(f"no tags of {self.name} are cached; pull an image first") from None
+            tags = await self.state.flights.run(
+                ("tags", self.name),
+                lambda: self.upstream.call(
+                    "list_tags", lambda: self.upstream.client.list_tags(self.remote)
+                ),
+            )
+        except UpstreamNotFound:
+            raise NameUnknown(f"repository {self.remote} unknown at {self.upstream.name}") from None
+        except UpstreamError as exc:
+            try:
+                cached = await self.local.tags.all()
+            except NameUnknown:
+                raise self.upstream.to_domain(exc, "the tag list", blob=False) from None
+            self._metrics.stale.inc("tags")
+            return TagsResult(cached, self.upstream.warning(exc))
+        return TagsResult(tags)
 
     async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         return await self.local.referrers(subject, artifact_type)

@@ -48,9 +48,6 @@ class CacheMetrics:
         self.revalidations = metrics.counter(
             "mirror_tag_revalidations_total", "Tag checks against the upstream", ("result",)
         )
-        self.bytes_served = metrics.counter(
-            "mirror_served_bytes_total", "Blob bytes sent to clients", ("source",)
-        )
 
 
 class PullThroughState:

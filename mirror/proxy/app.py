@@ -42,7 +42,7 @@ from mirror.upstream.routing import RoutingTable, UpstreamRoute
 log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
-STALE_PARTIAL_AGE = 3600.0
+STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -73,7 +73,17 @@ def build_app(
     startup: tuple[Hook, ...] = (),
     shutdown: tuple[Hook, ...] = (),
 ) -> RegistryApp:
-    services = Services(store=store, resolver=resolver, base_url=base_url.rstrip("/"))
+    served = metrics.counter(
+        "mirror_served_bytes_total",
+        "Blob bytes sent to clients: from the store, or following an upstream download",
+        ("source",),
+    )
+    services = Services(
+        store=store,
+        resolver=resolver,
+        base_url=base_url.rstrip("/"),
+        on_blob_sent=lambda source, size: served.inc(source, amount=size),
+    )
     return RegistryApp(
         services,
         extra={"/metrics": metrics_endpoint(metrics)},

@@ -8,7 +8,7 @@ clean end (its digest check then rejects it).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 import anyio
 from starlette.types import Receive, Scope, Send
@@ -29,8 +29,10 @@ class BlobResponse:
         headers: dict[str, str],
         *,
         head: bool,
+        on_sent: Callable[[str, int], None] | None = None,
     ) -> None:
         self.content = content
+        self.on_sent = on_sent
         self.range = byte_range
         self.head = head
         size = content.size
@@ -66,9 +68,15 @@ class BlobResponse:
                 path = None
             else:
                 await self._send_file(fd, path, "http.response.pathsend" in extensions, send)
+                self._sent()
                 return
         stream = await self.content.open(self.start)
         await self._send_stream(stream, send)
+        self._sent()
+
+    def _sent(self) -> None:
+        if self.on_sent is not None:
+            self.on_sent("download" if self.content.downloading else "store", self.length)
 
     async def _send_file(self, fd: int, path: str, pathsend: bool, send: Send) -> None:
         try:

@@ -25,7 +25,9 @@ async def blob(call: Call) -> ASGIApp:
     content = await view.blob(digest)
     call.warn(content.warning)
     byte_range = None if call.head else parse_range(call.request.headers.get("range"), content.size)
-    return BlobResponse(content, byte_range, call.headers, head=call.head)
+    return BlobResponse(
+        content, byte_range, call.headers, head=call.head, on_sent=call.services.on_blob_sent
+    )
 
 
 def _upload_headers(call: Call, status: UploadStatus) -> None:

@@ -21,6 +21,7 @@ class Services:
     resolver: Resolver
     base_url: str = ""  # http.host: absolute Location headers when set
     chunk_min_length: int = 1024 * 1024
+    on_blob_sent: Callable[[str, int], None] | None = None  # (source, bytes)
 
 
 @dataclass(slots=True)

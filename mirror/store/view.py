@@ -36,6 +36,7 @@ class BlobContent:
     open: Opener
     local_path: str | None = None
     warning: str | None = None
+    downloading: bool = False  # streamed from an upstream download still in progress
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,22 +12,24 @@ Everything returned is plain data (dataclasses, bytes); every failure is an Upst
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from mirror.digests import Digest, DigestHasher, is_digest
+from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
 from mirror.types import MAX_MANIFEST_SIZE
 from mirror.upstream.auth import RegistryAuth, parse_challenges
+from mirror.upstream.blob import UpstreamBlob
 from mirror.upstream.errors import (
     UpstreamAuthError,
     UpstreamContentError,
@@ -50,6 +52,9 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+TAGS_PAGE = 1000
+TAGS_LIMIT = 10_000
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 Origin = tuple[str, str, int]
@@ -80,78 +85,6 @@ class RateLimit:
     limit: int
     remaining: int | None
     window: int | None  # seconds
-
-
-class UpstreamBlob:
-    """An open blob download: its metadata, and its body as raw chunks (no content decoding).
-
-    Iterate once; iteration raises UpstreamUnavailable when the transfer breaks (disconnect,
-    timeout) and UpstreamContentError at the end when fewer or more bytes than announced
-    arrived, or (when an expected digest was given) the bytes do not hash to it. The owner
-    must call `aclose()` (idempotent), or use `async with`.
-    """
-
-    def __init__(
-        self,
-        chunks: AsyncIterator[bytes],
-        close: Callable[[], Awaitable[None]],
-        *,
-        size: int | None,
-        length: int | None,
-        status: int,
-        offset: int,
-        expected: Digest | None,
-        where: str,
-    ) -> None:
-        self.size = size  # the whole blob's length, when the upstream said
-        self.length = length  # bytes this response will carry, when known
-        self.status = status
-        self.offset = offset
-        self._chunks = chunks
-        self._close = close
-        self._expected = expected
-        self._where = where
-        self._started = False
-
-    async def __aenter__(self) -> UpstreamBlob:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._started:
-            raise RuntimeError("an upstream blob can be iterated only once")
-        self._started = True
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[bytes]:
-        hasher = DigestHasher(self._expected.algorithm) if self._expected else None
-        received = 0
-        try:
-            async for chunk in self._chunks:
-                received += len(chunk)
-                if hasher is not None:
-                    hasher.update(chunk)
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(
-                f"{self._where}: transfer broke after {received} bytes: {type(exc).__name__}: {exc}"
-            ) from exc
-        finally:
-            await self._close()
-        if self.length is not None and received != self.length:
-            raise UpstreamContentError(
-                f"{self._where}: got {received} bytes, expected {self.length}", status=self.status
-            )
-        if hasher is not None and self._expected is not None and hasher.digest() != self._expected:
-            raise UpstreamContentError(
-                f"{self._where}: content hashes to {hasher.digest()}", status=self.status
-            )
-
-    async def aclose(self) -> None:
-        """Release the connection; safe to call more than once, and mid-iteration."""
-        await self._close()
 
 
 class _Transient(UpstreamUnavailable):
@@ -281,6 +214,35 @@ class RegistryClient:
                     status=200,
                 )
         return fetched
+
+    async def list_tags(self, repo: str, *, limit: int = TAGS_LIMIT) -> list[str]:
+        """Every tag of `repo` (following `Link` pages, up to `limit` tags), sorted.
+
+        Raises UpstreamNotFound on 404 and UpstreamContentError for a malformed reply.
+        """
+        path: str | None = f"/v2/{_path(repo)}/tags/list?n={TAGS_PAGE}"
+        tags: list[str] = []
+        pages = 0
+        while path is not None and len(tags) < limit and pages < limit // TAGS_PAGE + 1:
+            body, link = await self._retry(functools.partial(self._tags_page, repo, path))
+            pages += 1
+            try:
+                page = json.loads(body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise UpstreamContentError(f"{self.name}: bad tag list for {repo}") from None
+            if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+                raise UpstreamContentError(f"{self.name}: bad tag list for {repo}")
+            tags.extend(page)
+            path = _next_page(link, self._base)
+        return sorted(set(tags[:limit]))
+
+    async def _tags_page(self, repo: str, path: str) -> tuple[bytes, str | None]:
+        response = await self._once("GET", path, _pull_scope(repo), {})
+        try:
+            body = await self._read_manifest(response)
+        finally:
+            await response.aclose()
+        return body, response.headers.get("link")
 
     async def open_blob(
         self, repo: str, digest: Digest, offset: int = 0, *, verify: bool = True
@@ -484,6 +446,19 @@ async def _discard(response: httpx.Response) -> bytes:
 
 def _origin(url: httpx.URL) -> Origin:
     return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
+
+
+def _next_page(link: str | None, base: str) -> str | None:
+    """The path of a `Link: <...>; rel="next"` target on the same registry, or None."""
+    if not link:
+        return None
+    match = _LINK_NEXT.search(link)
+    if match is None:
+        return None
+    target = match.group(1)
+    if target.startswith(base):
+        target = target[len(base) :]
+    return target if target.startswith("/v2/") else None
 
 
 def _path(value: str) -> str:

@@ -16,9 +16,9 @@ import httpx
 from starlette.types import ASGIApp
 
 from mirror.cache.breaker import CircuitBreaker
-from mirror.cache.coordination import LocalCoordinator
+from mirror.cache.coordination import Coordinator, LocalCoordinator
 from mirror.cache.fills import FillManager
-from mirror.cache.metadata import MemoryMetadataStore
+from mirror.cache.metadata import MemoryMetadataStore, MetadataStore
 from mirror.cache.resolver import MirrorResolver
 from mirror.cache.state import PullThroughState
 from mirror.cache.upstreams import UpstreamGateway
@@ -115,7 +115,7 @@ class MirrorRig:
     store: RegistryStore
     gateway: UpstreamGateway
     metrics: MetricsRegistry
-    metadata: MemoryMetadataStore
+    metadata: MetadataStore
     fills: FillManager
     app: ASGIApp
 
@@ -137,6 +137,8 @@ def make_rig(
     breaker: CircuitBreaker | None = None,
     driver: str = "inmemory",
     root: str | None = None,
+    coordinator: Coordinator | None = None,
+    metadata: MetadataStore | None = None,
 ) -> MirrorRig:
     upstream_app = standalone_app(create_driver("inmemory", {}), delete_enabled=True)
     transport = FaultyTransport(httpx.ASGITransport(app=upstream_app))
@@ -150,8 +152,9 @@ def make_rig(
     )
     params = {"rootdirectory": root} if driver == "filesystem" else {}
     store = RegistryStore(create_driver(driver, params), delete_enabled=True)
-    metadata = MemoryMetadataStore()
-    fills = FillManager(store.blobs, LocalCoordinator(), metadata, metrics=metrics)
+    metadata = metadata or MemoryMetadataStore()
+    coordinator = coordinator or LocalCoordinator()
+    fills = FillManager(store.blobs, coordinator, metadata, metrics=metrics)
     state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable([route], default=default, local_prefixes=local)
     resolver = MirrorResolver(store, table, {name: gateway}, state)

@@ -1,0 +1,50 @@
+"""Redis going away degrades coordination to the embedded one; it never fails a pull."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mirror.cache.coordination import LocalCoordinator
+from mirror.cache.fallback_coordination import FallbackCoordinator
+from mirror.cache.metadata import FallbackMetadataStore, MemoryMetadataStore
+from mirror.cache.redis_coordination import RedisCoordinator
+from mirror.cache.redis_metadata import RedisMetadataStore
+from mirror.cache.redisconn import redis_from_config
+from mirror.metrics import MetricsRegistry
+from tests.support.oci import push_blob, push_image, random_bytes
+from tests.support.processes import free_port
+from tests.support.upstreams import make_rig
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pulls_work_with_redis_unreachable() -> None:
+    client = redis_from_config(f"127.0.0.1:{free_port()}", None, 0, dial_timeout=0.2)
+    metrics = MetricsRegistry()
+    rig = make_rig(
+        coordinator=FallbackCoordinator(
+            RedisCoordinator(client), LocalCoordinator(), metrics=metrics
+        ),
+        metadata=FallbackMetadataStore(
+            RedisMetadataStore(client), MemoryMetadataStore(), metrics=metrics
+        ),
+    )
+    try:
+        raw, _ = await push_image(rig.upstream, "library/app", "v1")
+        data = random_bytes(2 * 1024 * 1024, 9)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200 and r.content == raw
+        results = await asyncio.gather(
+            *[rig.mirror.get(f"/v2/app/blobs/{digest}") for _ in range(4)]
+        )
+        assert all(x.status_code == 200 and x.content == data for x in results)
+        assert rig.transport.count("GET", "/blobs/") == 1
+        fallbacks = metrics.counter("mirror_redis_fallbacks_total", "", ("component",))
+        assert fallbacks.get("coordination") >= 1
+        assert fallbacks.get("metadata") >= 1
+    finally:
+        await rig.aclose()
+        await client.aclose()
