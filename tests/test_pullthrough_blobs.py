@@ -158,3 +158,21 @@ async def test_served_bytes_are_counted_by_source(rig: MirrorRig) -> None:
     assert served.get("store") == len(data)
     upstream = rig.metrics.counter("mirror_upstream_bytes_total", "")
     assert upstream.get() == len(data)
+
+
+async def test_head_of_uncached_blob_downloads_nothing(rig: MirrorRig) -> None:
+    data = random_bytes(300_000, 8)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    r = await rig.mirror.head(f"/v2/app/blobs/{digest}")
+    assert r.status_code == 200 and r.content == b""
+    assert r.headers["content-length"] == str(len(data))
+    assert r.headers["docker-content-digest"] == digest
+    assert rig.transport.log == [("HEAD", f"/v2/library/app/blobs/{digest}")]
+    assert not await _stored(rig, digest)
+    r = await rig.mirror.head("/v2/app/blobs/sha256:" + "2" * 64)
+    assert r.status_code == 404
+    await rig.mirror.get(f"/v2/app/blobs/{digest}")
+    rig.transport.log.clear()
+    r = await rig.mirror.head(f"/v2/app/blobs/{digest}")
+    assert r.headers["content-length"] == str(len(data))
+    assert rig.transport.log == []

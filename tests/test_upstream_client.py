@@ -1096,3 +1096,22 @@ async def test_list_tags_rejects_garbage() -> None:
             await client.list_tags("x")
     finally:
         await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_head_blob_reports_size_and_404() -> None:
+    digest = Digest.of(b"hello")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.method == "HEAD"
+        if request.url.path.endswith(str(digest)):
+            return httpx.Response(200, headers={"Content-Length": "5"})
+        return httpx.Response(404)
+
+    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    try:
+        assert await client.head_blob("x", digest) == 5
+        with pytest.raises(UpstreamNotFound):
+            await client.head_blob("x", Digest.of(b"other"))
+    finally:
+        await client.aclose()

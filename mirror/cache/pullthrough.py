@@ -23,6 +23,7 @@ from mirror.store.repository import Repository
 from mirror.store.uploads import UploadStore
 from mirror.store.view import (
     BlobContent,
+    BlobHead,
     ManifestHeadResult,
     ManifestResult,
     TagsResult,
@@ -240,22 +241,17 @@ class PullThroughView:
     async def blob(self, digest: Digest) -> BlobContent:
         blobs = self.local.blobs
         store = blobs.store
-        linked = await blobs.is_linked(digest)
-        if linked or await store.exists(digest):
-            try:
-                info = await store.stat(digest)
-            except BlobUnknown:
-                pass
-            else:
-                if not linked:
-                    await blobs.link(digest)
-                self._metrics.hits.inc("blob")
-                return BlobContent(
-                    digest,
-                    info.size,
-                    open=lambda offset: store.open(digest, offset),
-                    local_path=store.local_path(digest),
-                )
+        try:
+            head = await self._local_blob_info(digest)
+        except BlobUnknown:
+            pass
+        else:
+            return BlobContent(
+                digest,
+                head.size,
+                open=lambda offset: store.open(digest, offset),
+                local_path=store.local_path(digest),
+            )
         if await self.state.is_negative(self.name, str(digest)):
             raise BlobUnknown(f"blob {digest} not found upstream at {self.upstream.name}")
         self._metrics.misses.inc("blob")
@@ -273,6 +269,40 @@ class PullThroughView:
             raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
         except UpstreamError as exc:
             raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+
+    async def blob_info(self, digest: Digest) -> BlobHead:
+        """A cached blob's size, else the upstream's answer to a HEAD (nothing downloaded)."""
+        try:
+            return await self._local_blob_info(digest)
+        except BlobUnknown:
+            pass
+        if await self.state.is_negative(self.name, str(digest)):
+            raise BlobUnknown(f"blob {digest} not found upstream at {self.upstream.name}")
+        try:
+            size = await self.upstream.call(
+                "head_blob", lambda: self.upstream.client.head_blob(self.remote, digest)
+            )
+        except UpstreamNotFound as exc:
+            await self.state.set_negative(self.name, str(digest))
+            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+        except UpstreamError as exc:
+            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+        if size is None:  # the upstream would not say: fetch it
+            content = await self.blob(digest)
+            return BlobHead(digest, content.size)
+        return BlobHead(digest, size)
+
+    async def _local_blob_info(self, digest: Digest) -> BlobHead:
+        """A stored blob (linking it here when another repository pulled it); BlobUnknown."""
+        blobs = self.local.blobs
+        linked = await blobs.is_linked(digest)
+        if not linked and not await blobs.store.exists(digest):
+            raise BlobUnknown(f"blob {digest} is not cached")
+        info = await blobs.store.stat(digest)
+        if not linked:
+            await blobs.link(digest)
+        self._metrics.hits.inc("blob")
+        return BlobHead(digest, info.size)
 
     # -- lists -----------------------------------------------------------------------
 

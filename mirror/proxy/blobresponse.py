@@ -20,7 +20,8 @@ READ_SIZE = CHUNK_SIZE
 
 
 class BlobResponse:
-    """An ASGI response for a whole blob or one byte range of it."""
+    """An ASGI response for a whole blob or one byte range of it (GET; HEAD is answered
+    without content)."""
 
     def __init__(
         self,
@@ -28,13 +29,11 @@ class BlobResponse:
         byte_range: tuple[int, int] | None,
         headers: dict[str, str],
         *,
-        head: bool,
         on_sent: Callable[[str, int], None] | None = None,
     ) -> None:
         self.content = content
         self.on_sent = on_sent
         self.range = byte_range
-        self.head = head
         size = content.size
         start, end = byte_range if byte_range is not None else (0, size - 1)
         self.start = start
@@ -55,7 +54,7 @@ class BlobResponse:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = self.content.local_path
         extensions = scope.get("extensions") or {}
-        if self.head or self.length == 0:
+        if self.length == 0:
             await send(
                 {"type": "http.response.start", "status": self.status, "headers": self.raw_headers}
             )

@@ -22,12 +22,17 @@ async def blob(call: Call) -> ASGIApp:
     if call.request.method == "DELETE":
         await view.delete_blob(digest)
         return call.response(status=202)
+    if call.head:
+        head = await view.blob_info(digest)
+        call.warn(head.warning)
+        call.headers["Docker-Content-Digest"] = str(digest)
+        call.headers["Accept-Ranges"] = "bytes"
+        call.headers["ETag"] = f'"{digest}"'
+        return call.response(media_type="application/octet-stream", length=head.size)
     content = await view.blob(digest)
     call.warn(content.warning)
-    byte_range = None if call.head else parse_range(call.request.headers.get("range"), content.size)
-    return BlobResponse(
-        content, byte_range, call.headers, head=call.head, on_sent=call.services.on_blob_sent
-    )
+    byte_range = parse_range(call.request.headers.get("range"), content.size)
+    return BlobResponse(content, byte_range, call.headers, on_sent=call.services.on_blob_sent)
 
 
 def _upload_headers(call: Call, status: UploadStatus) -> None:

@@ -40,6 +40,13 @@ class BlobContent:
 
 
 @dataclass(frozen=True, slots=True)
+class BlobHead:
+    digest: Digest
+    size: int
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestResult:
     manifest: Manifest
     warning: str | None = None
@@ -78,6 +85,10 @@ class RepositoryView(Protocol):
 
     async def blob(self, digest: Digest) -> BlobContent:
         """A readable blob; raise BlobUnknown."""
+        ...
+
+    async def blob_info(self, digest: Digest) -> BlobHead:
+        """What a HEAD tells (without downloading anything); raise BlobUnknown."""
         ...
 
     async def delete_blob(self, digest: Digest) -> None: ...
@@ -133,6 +144,10 @@ class LocalView:
             open=lambda offset: blobs.store.open(digest, offset),
             local_path=blobs.store.local_path(digest),
         )
+
+    async def blob_info(self, digest: Digest) -> BlobHead:
+        info = await self.repository.blobs.stat(digest)
+        return BlobHead(digest, info.size)
 
     async def delete_blob(self, digest: Digest) -> None:
         self._writable()

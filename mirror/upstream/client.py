@@ -244,6 +244,20 @@ class RegistryClient:
             await response.aclose()
         return body, response.headers.get("link")
 
+    async def head_blob(self, repo: str, digest: Digest) -> int | None:
+        """The size of a blob (Content-Length of a HEAD), None when not given.
+
+        Raises UpstreamNotFound on 404.
+        """
+        path = f"/v2/{_path(repo)}/blobs/{digest}"
+
+        async def once() -> int | None:
+            response = await self._once("HEAD", path, _pull_scope(repo), {})
+            await _discard(response)
+            return _int_header(response, "content-length")
+
+        return await self._retry(once)
+
     async def open_blob(
         self, repo: str, digest: Digest, offset: int = 0, *, verify: bool = True
     ) -> UpstreamBlob:
