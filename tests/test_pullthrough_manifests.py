@@ -214,3 +214,23 @@ async def test_tag_list_falls_back_to_cached_tags(rig: MirrorRig) -> None:
     assert r.json()["tags"] == ["v1"] and "warning" in r.headers
     r = await rig.mirror.get("/v2/never-pulled/tags/list")
     assert r.status_code == 503
+
+
+async def test_referrers_come_from_upstream(rig: MirrorRig) -> None:
+    raw, digest = await push_image(rig.upstream, "library/app", "v1")
+    subject = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw)}
+    _, sig = await push_image(
+        rig.upstream, "library/app", "sig", seed=5, subject=subject, artifact_type="x/sig"
+    )
+    r = await rig.mirror.get(f"/v2/app/referrers/{digest}")
+    assert r.status_code == 200
+    assert [m["digest"] for m in r.json()["manifests"]] == [sig]
+    assert r.json()["manifests"][0]["artifactType"] == "x/sig"
+    r = await rig.mirror.get(f"/v2/app/referrers/{digest}?artifactType=other")
+    assert r.json()["manifests"] == []
+    assert r.headers["oci-filters-applied"] == "artifactType"
+    # Pulled through, the referrer is cached: served from the cache when upstream is down.
+    await rig.mirror.get(f"/v2/app/manifests/{sig}")
+    rig.transport.down = True
+    r = await rig.mirror.get(f"/v2/app/referrers/{digest}")
+    assert [m["digest"] for m in r.json()["manifests"]] == [sig]

@@ -17,7 +17,14 @@ import time
 from mirror.cache.state import PullThroughState
 from mirror.cache.upstreams import UpstreamGateway
 from mirror.digests import Digest
-from mirror.errors import BlobUnknown, Denied, ManifestUnknown, NameUnknown, Unavailable
+from mirror.errors import (
+    BlobUnknown,
+    Denied,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    Unavailable,
+)
 from mirror.store.blobs import BlobInfo
 from mirror.store.repository import Repository
 from mirror.store.uploads import UploadStore
@@ -327,7 +334,18 @@ class PullThroughView:
         return TagsResult(tags)
 
     async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
-        return await self.local.referrers(subject, artifact_type)
+        """The upstream's referrers (the cached ones when it fails or has no such API)."""
+        try:
+            found = await self.upstream.call(
+                "referrers",
+                lambda: self.upstream.client.get_referrers(self.remote, subject, artifact_type),
+            )
+            descriptors = [Descriptor.from_json(d, "referrer") for d in found]
+        except (UpstreamError, ManifestInvalid):
+            return await self.local.referrers(subject, artifact_type)
+        if artifact_type is not None:
+            descriptors = [d for d in descriptors if d.artifact_type == artifact_type]
+        return descriptors
 
     # -- writes: not on a cache ------------------------------------------------------
 

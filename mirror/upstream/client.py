@@ -27,7 +27,7 @@ import httpx
 
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
-from mirror.types import MAX_MANIFEST_SIZE
+from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
 from mirror.upstream.auth import RegistryAuth, parse_challenges
 from mirror.upstream.blob import UpstreamBlob
 from mirror.upstream.errors import (
@@ -243,6 +243,34 @@ class RegistryClient:
         finally:
             await response.aclose()
         return body, response.headers.get("link")
+
+    async def get_referrers(
+        self, repo: str, digest: Digest, artifact_type: str | None = None
+    ) -> list[dict[str, object]]:
+        """The descriptors of the referrers index for `digest` (OCI 1.1 referrers API).
+
+        Raises UpstreamNotFound when the upstream has no referrers API (404), and
+        UpstreamContentError for a malformed reply.
+        """
+        path = f"/v2/{_path(repo)}/referrers/{digest}"
+        if artifact_type:
+            path += f"?artifactType={quote(artifact_type, safe='')}"
+
+        async def once() -> bytes:
+            response = await self._once("GET", path, _pull_scope(repo), {"Accept": OCI_INDEX})
+            try:
+                return await self._read_manifest(response)
+            finally:
+                await response.aclose()
+
+        body = await self._retry(once)
+        try:
+            manifests = json.loads(body).get("manifests") or []
+        except (ValueError, AttributeError):
+            raise UpstreamContentError(f"{self.name}: bad referrers index for {digest}") from None
+        if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+            raise UpstreamContentError(f"{self.name}: bad referrers index for {digest}")
+        return manifests
 
     async def head_blob(self, repo: str, digest: Digest) -> int | None:
         """The size of a blob (Content-Length of a HEAD), None when not given.
