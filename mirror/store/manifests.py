@@ -14,6 +14,7 @@ from mirror.errors import (
 )
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
+from mirror.store.listings import RepositoryIndex
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.types import Manifest
 
@@ -43,8 +44,11 @@ def _foreign(media_type: str) -> bool:
 
 
 class ManifestStore:
-    def __init__(self, name: str, blobs: RepositoryBlobs, cache: ManifestCache) -> None:
+    def __init__(
+        self, name: str, blobs: RepositoryBlobs, cache: ManifestCache, index: RepositoryIndex
+    ) -> None:
         self.name = name
+        self._index = index
         self._repo_blobs = blobs
         self._blobs: BlobStore = blobs.store
         self._driver = blobs.store.driver
@@ -93,7 +97,10 @@ class ManifestStore:
         if verify:
             await self._verify_references(manifest)
         await self._blobs.put(raw, actual)
+        new_repository = not await links.link_exists(self._driver, paths.manifests_dir(self.name))
         await links.write_link(self._driver, paths.revision_link(self.name, actual), actual)
+        if new_repository:
+            await self._index.created(self.name)
         if manifest.subject is not None:
             path = paths.referrer_link(self.name, manifest.subject.digest, actual)
             await links.write_link(self._driver, path, actual)

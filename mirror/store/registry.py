@@ -8,6 +8,7 @@ import time
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.listings import DirectoryListings, RepositoryIndex, repositories_with
 from mirror.store.manifests import ManifestCache
 from mirror.store.repository import Repository
 from mirror.store.uploads import HashStates
@@ -22,6 +23,8 @@ class RegistryStore:
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
         self._hash_states = HashStates()
+        self.listings = DirectoryListings(driver)
+        self.index = RepositoryIndex(driver)
 
     def repository(self, name: str) -> Repository:
         """A repository by (already validated) name; it exists once something is stored."""
@@ -31,34 +34,19 @@ class RegistryStore:
             manifest_cache=self._manifest_cache,
             hash_states=self._hash_states,
             delete_enabled=self.delete_enabled,
+            listings=self.listings,
+            index=self.index,
         )
 
     async def repositories(self) -> list[str]:
-        """Names of every repository holding manifests, sorted."""
-        return sorted(await self._repositories_with("_manifests"))
-
-    async def _repositories_with(self, marker: str) -> list[str]:
-        """Repository names whose directory has a child named `marker`."""
-        found: list[str] = []
-        pending = [(paths.REPOSITORIES, "")]
-        while pending:
-            path, prefix = pending.pop()
-            try:
-                children = await self.driver.list(path)
-            except PathNotFound:
-                continue
-            if prefix and marker in children:
-                found.append(prefix)
-            for child in children:
-                if not child.startswith("_"):
-                    pending.append((f"{path}/{child}", f"{prefix}/{child}" if prefix else child))
-        return found
+        """Names of every repository holding manifests, sorted (do not modify the list)."""
+        return await self.index.names()
 
     async def purge_uploads(self, older_than: float, *, dry_run: bool = False) -> list[str]:
         """Remove upload sessions started more than `older_than` seconds ago."""
         cutoff = time.time() - older_than
         purged: list[str] = []
-        for name in await self._repositories_with("_uploads"):
+        for name in await repositories_with(self.driver, "_uploads"):
             try:
                 ids = await self.driver.list(paths.uploads_dir(name))
             except PathNotFound:

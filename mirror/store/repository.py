@@ -7,6 +7,7 @@ from mirror.errors import ManifestUnknown, Unsupported
 from mirror.store import paths
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import PathNotFound
+from mirror.store.listings import DirectoryListings, RepositoryIndex
 from mirror.store.manifests import ManifestCache, ManifestStore
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.tags import TagStore
@@ -23,12 +24,14 @@ class Repository:
         manifest_cache: ManifestCache,
         hash_states: HashStates,
         delete_enabled: bool,
+        listings: DirectoryListings,
+        index: RepositoryIndex,
     ) -> None:
         self.name = name
         self.blobs = RepositoryBlobs(name, blobs)
         self.uploads = UploadStore(name, self.blobs, hash_states)
-        self.manifests = ManifestStore(name, self.blobs, manifest_cache)
-        self.tags = TagStore(name, blobs.driver)
+        self.manifests = ManifestStore(name, self.blobs, manifest_cache, index)
+        self.tags = TagStore(name, blobs.driver, listings)
         self._driver = blobs.driver
         self.delete_enabled = delete_enabled
 

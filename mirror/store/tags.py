@@ -6,12 +6,14 @@ from mirror.digests import Digest
 from mirror.errors import ManifestUnknown, NameUnknown
 from mirror.store import links, paths
 from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.listings import DirectoryListings
 
 
 class TagStore:
-    def __init__(self, name: str, driver: StorageDriver) -> None:
+    def __init__(self, name: str, driver: StorageDriver, listings: DirectoryListings) -> None:
         self.name = name
         self._driver = driver
+        self._listings = listings
 
     async def resolve(self, tag: str) -> Digest:
         """The digest `tag` points at; raise ManifestUnknown."""
@@ -27,19 +29,21 @@ class TagStore:
         """Point `tag` at `digest` (the index link keeps the reference layout's history)."""
         await links.write_link(self._driver, paths.tag_index_link(self.name, tag, digest), digest)
         await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
+        self._listings.invalidate(paths.tags_dir(self.name))
 
     async def untag(self, tag: str) -> None:
         """Remove a tag; raise ManifestUnknown when it does not exist."""
-        if not await links.remove(self._driver, paths.tag_dir(self.name, tag)):
+        removed = await links.remove(self._driver, paths.tag_dir(self.name, tag))
+        self._listings.invalidate(paths.tags_dir(self.name))
+        if not removed:
             raise ManifestUnknown(f"tag {tag!r} unknown in repository {self.name}")
 
     async def all(self) -> list[str]:
-        """Every tag, sorted; raise NameUnknown when the repository never had one."""
+        """Every tag, sorted (do not modify the list); NameUnknown when there never was one."""
         try:
-            names = await self._driver.list(paths.tags_dir(self.name))
+            return await self._listings.names(paths.tags_dir(self.name))
         except PathNotFound:
             raise NameUnknown(f"repository {self.name} unknown") from None
-        return sorted(names)
 
     async def pointing_at(self, digest: Digest) -> list[str]:
         """Tags whose current target is `digest`."""
