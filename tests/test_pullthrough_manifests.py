@@ -234,3 +234,24 @@ async def test_referrers_come_from_upstream(rig: MirrorRig) -> None:
     rig.transport.down = True
     r = await rig.mirror.get(f"/v2/app/referrers/{digest}")
     assert [m["digest"] for m in r.json()["manifests"]] == [sig]
+
+
+async def test_tag_resolved_by_head_then_pulled_by_digest_is_cached() -> None:
+    """containerd's way: HEAD the tag, GET the digest; then the tag is cached and fresh."""
+    rig = make_rig()
+    try:
+        raw, digest = await push_image(rig.upstream, "library/app", "v1")
+        assert (
+            await rig.mirror.head("/v2/library/app/manifests/v1?ns=docker.io")
+        ).status_code == 200
+        await rig.mirror.get(f"/v2/library/app/manifests/{digest}?ns=docker.io")
+        rig.transport.log.clear()
+        r = await rig.mirror.head("/v2/library/app/manifests/v1?ns=docker.io")
+        assert r.headers["docker-content-digest"] == digest
+        assert rig.transport.log == []  # fresh: no upstream request
+        rig.transport.down = True
+        rig.gateway.freshness = 0.0
+        r = await rig.mirror.get("/v2/library/app/manifests/v1?ns=docker.io")
+        assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+    finally:
+        await rig.aclose()

@@ -97,17 +97,21 @@ class PullThroughView:
         return await self._head_upstream(tag, local_digest)
 
     async def _tag_state(self, tag: str) -> tuple[Digest | None, bool]:
-        """The locally cached digest of `tag`, and whether it is within its freshness TTL."""
-        local_digest = await self.local.tags.get(tag)
-        if local_digest is None:
-            return None, False
+        """The locally cached digest of `tag`, and whether it is within its freshness TTL.
+
+        A HEAD answered by the upstream records only a stamp (HEADs are free upstream,
+        GETs are not); when the client then fetched that digest (containerd resolves by
+        HEAD and pulls by digest), the stamp's digest becomes the tag's cached target.
+        """
+        linked = await self.local.tags.get(tag)
         stamp = await self.state.stamp(self.name, tag)
-        fresh = (
-            stamp is not None
-            and stamp.digest == local_digest
-            and stamp.fresh(self.upstream.freshness, time.time())
-        )
-        return local_digest, fresh
+        if stamp is None:
+            return linked, False
+        if stamp.digest != linked and await self.local.manifests.exists(stamp.digest):
+            await self.local.tags.tag(tag, stamp.digest)
+            linked = stamp.digest
+        fresh = stamp.digest == linked and stamp.fresh(self.upstream.freshness, time.time())
+        return linked, fresh
 
     async def _head_upstream(self, ref: str, local_digest: Digest | None) -> ManifestHeadResult:
         if await self.state.is_negative(self.name, ref):
