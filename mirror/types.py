@@ -162,6 +162,8 @@ class Manifest:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise ManifestInvalid("manifest is not valid JSON") from None
+        except RecursionError:  # nesting deeper than the parser's stack
+            raise ManifestInvalid("manifest JSON is nested too deeply") from None
         if not isinstance(doc, dict):
             raise ManifestInvalid("manifest is not a JSON object")
         declared = _strip_params(content_type)

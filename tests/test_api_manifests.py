@@ -265,3 +265,9 @@ async def test_put_with_subject_returns_oci_subject(client: httpx.AsyncClient) -
     r = await push_manifest(client, "s", digest_of(ref), ref)
     assert r.status_code == 201
     assert r.headers["oci-subject"] == digest
+
+
+async def test_deeply_nested_json_is_invalid_not_500(client: httpx.AsyncClient) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    r = await push_manifest(client, "m", "latest", body)
+    assert r.status_code == 400 and code(r) == "MANIFEST_INVALID"
