@@ -27,8 +27,9 @@ class TagStore:
 
     async def tag(self, tag: str, digest: Digest) -> None:
         """Point `tag` at `digest` (the index link keeps the reference layout's history)."""
-        await links.write_link(self._driver, paths.tag_index_link(self.name, tag, digest), digest)
+        # `current` first: a crash in between must not leave a listed tag that is not there.
         await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
+        await links.write_link(self._driver, paths.tag_index_link(self.name, tag, digest), digest)
         self._listings.invalidate(paths.tags_dir(self.name))
 
     async def untag(self, tag: str) -> None:
