@@ -176,3 +176,21 @@ async def test_head_of_uncached_blob_downloads_nothing(rig: MirrorRig) -> None:
     r = await rig.mirror.head(f"/v2/app/blobs/{digest}")
     assert r.headers["content-length"] == str(len(data))
     assert rig.transport.log == []
+
+
+async def test_stalled_download_is_abandoned_and_retried(tmp_path: Path) -> None:
+    rig = make_rig(stall_timeout=0.3)
+    try:
+        data = random_bytes(2 * 1024 * 1024, 10)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        rig.transport.stall_blobs_at = 512 * 1024
+        async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await _read_all(client, f"/v2/app/blobs/{digest}")
+        failed = rig.metrics.counter("mirror_fills_total", "", ("result",)).get("failed")
+        assert failed == 1
+        assert not await _stored(rig, digest)
+        rig.transport.stall_blobs_at = None
+        assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+    finally:
+        await rig.aclose()

@@ -97,6 +97,10 @@ class Fill:
         self.notify()
 
 
+class StallError(Exception):
+    """A download stopped moving."""
+
+
 class FillMetrics:
     def __init__(self, metrics: MetricsRegistry) -> None:
         self.started = metrics.counter("mirror_fills_total", "Blob downloads started", ("result",))
@@ -121,9 +125,11 @@ class FillManager:
         *,
         lease_ttl: float = 30.0,
         poll: float = 0.05,
+        stall_timeout: float = 60.0,
         metrics: MetricsRegistry = REGISTRY,
     ) -> None:
         self.blobs = blobs
+        self.stall_timeout = stall_timeout
         self.coordinator = coordinator
         self.metadata = metadata
         self.lease_ttl = lease_ttl
@@ -242,21 +248,32 @@ class FillManager:
             await self.metadata.delete(key)
 
     async def _pump(self, fill: Fill, source: BlobSource, ingest: BlobIngest) -> None:
+        """Copy the download into the ingest, flushing so readers can follow.
+
+        Raises StallError when no byte moves for `stall_timeout` seconds (a hung upstream
+        or a hung disk), so that a fill never holds its lease forever.
+        """
+        loop = asyncio.get_running_loop()
         last_flush = time.monotonic()
-        async for chunk in source:
-            await ingest.write(chunk)
-            self.metrics.bytes_upstream.inc(amount=len(chunk))
-            now = time.monotonic()
-            pending = ingest.size - fill.flushed
-            if (
-                pending >= CHUNK_SIZE
-                or ingest.size <= EAGER_BYTES
-                or now - last_flush > FLUSH_INTERVAL
-            ):
-                await ingest.flush()
-                fill.flushed = ingest.size
-                last_flush = now
-                fill.notify()
+        try:
+            async with asyncio.timeout(self.stall_timeout) as watchdog:
+                async for chunk in source:
+                    await ingest.write(chunk)
+                    self.metrics.bytes_upstream.inc(amount=len(chunk))
+                    now = time.monotonic()
+                    if (
+                        ingest.size - fill.flushed >= CHUNK_SIZE
+                        or ingest.size <= EAGER_BYTES
+                        or now - last_flush > FLUSH_INTERVAL
+                    ):
+                        await ingest.flush()
+                        fill.flushed, last_flush = ingest.size, now
+                        fill.notify()
+                    watchdog.reschedule(loop.time() + self.stall_timeout)
+        except TimeoutError:
+            raise StallError(
+                f"download of {fill.digest} made no progress for {self.stall_timeout:g}s"
+            ) from None
 
     async def _follow(self, fill: Fill, key: str) -> None:
         """Track another process's download until its lease is released or expires."""

@@ -65,6 +65,25 @@ class _CutStream(httpx.AsyncByteStream):
         await self.inner.aclose()
 
 
+class _StallStream(httpx.AsyncByteStream):
+    """Delivers `keep` bytes, then hangs (a stuck upstream)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, keep: int) -> None:
+        self.inner, self.keep = inner, keep
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        sent = 0
+        async for data in self.inner:
+            if sent + len(data) >= self.keep:
+                yield data[: self.keep - sent]
+                await asyncio.sleep(3600)
+            sent += len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @dataclass
 class FaultyTransport(httpx.AsyncBaseTransport):
     inner: httpx.AsyncBaseTransport
@@ -73,6 +92,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     down: bool = False
     slow: tuple[float, int] | None = None  # (delay per piece, piece size) for blob bodies
     cut_blobs_at: int | None = None
+    stall_blobs_at: int | None = None
     corrupt_blobs: bool = False
 
     def count(self, method: str, fragment: str = "") -> int:
@@ -97,6 +117,8 @@ class FaultyTransport(httpx.AsyncBaseTransport):
                 stream = httpx.ByteStream(bytes([body[0] ^ 0xFF]) + body[1:])
             if self.cut_blobs_at is not None:
                 stream = _CutStream(stream, self.cut_blobs_at)
+            if self.stall_blobs_at is not None:
+                stream = _StallStream(stream, self.stall_blobs_at)
             if self.slow is not None:
                 stream = _SlowStream(stream, *self.slow)
             return httpx.Response(
@@ -139,6 +161,7 @@ def make_rig(
     root: str | None = None,
     coordinator: Coordinator | None = None,
     metadata: MetadataStore | None = None,
+    stall_timeout: float = 60.0,
 ) -> MirrorRig:
     upstream_app = standalone_app(create_driver("inmemory", {}), delete_enabled=True)
     transport = FaultyTransport(httpx.ASGITransport(app=upstream_app))
@@ -154,7 +177,9 @@ def make_rig(
     store = RegistryStore(create_driver(driver, params), delete_enabled=True)
     metadata = metadata or MemoryMetadataStore()
     coordinator = coordinator or LocalCoordinator()
-    fills = FillManager(store.blobs, coordinator, metadata, metrics=metrics)
+    fills = FillManager(
+        store.blobs, coordinator, metadata, stall_timeout=stall_timeout, metrics=metrics
+    )
     state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable([route], default=default, local_prefixes=local)
     resolver = MirrorResolver(store, table, {name: gateway}, state)
