@@ -51,7 +51,7 @@ def imports_of(path: Path) -> list[str]:
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
 def test_imports_point_down(path: Path) -> None:
     module = module_name(path)
     own = layer_of(module)
@@ -61,7 +61,7 @@ def test_imports_point_down(path: Path) -> None:
             assert module in CONFIG_READERS, f"{module} reads the configuration"
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
 def test_store_and_upstream_do_not_know_each_other(path: Path) -> None:
     module = module_name(path)
     for imported in imports_of(path):

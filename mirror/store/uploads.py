@@ -1,12 +1,13 @@
 """Resumable blob uploads of one repository.
 
 A session is a directory under the repository (`_uploads/<id>`), so it belongs to that
-repository alone: another repository asking for the id gets BlobUploadUnknown. A chunk that
-fails (client gone, bad length) is truncated away; after a crash the session keeps what
-reached the disk, which its `Range` reports, so the client resumes from there. The digest is computed
-while the bytes arrive; when a session's chunks went to another process (no hash state
-here), the data is hashed once more at commit. Verified content moves into the blob store
-atomically, so a crash never exposes a partial blob.
+repository alone: another repository asking for the id gets BlobUploadUnknown. A chunk
+that fails (client gone, bad length) is truncated away; after a crash the session keeps
+what reached the disk, which its `Range` reports, so the client resumes from there.
+
+The digest is computed while the bytes arrive; when a session's chunks went to another
+process (no hash state here), the data is hashed once more at commit. Verified content
+moves into the blob store atomically, so a crash never exposes a partial blob.
 """
 
 from __future__ import annotations
