@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from mirror.cache.state import PullThroughState
 from mirror.cache.upstreams import UpstreamGateway
@@ -23,6 +25,7 @@ from mirror.errors import (
     ManifestInvalid,
     ManifestUnknown,
     NameUnknown,
+    RegistryError,
     Unavailable,
 )
 from mirror.store.blobs import BlobInfo
@@ -47,6 +50,8 @@ ACCEPT = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 assert set(ACCEPT) == MANIFEST_TYPES
+
+T = TypeVar("T")
 
 
 class PullThroughView:
@@ -113,23 +118,40 @@ class PullThroughView:
         fresh = stamp.digest == linked and stamp.fresh(self.upstream.freshness, time.time())
         return linked, fresh
 
-    async def _head_upstream(self, ref: str, local_digest: Digest | None) -> ManifestHeadResult:
+    async def _ask(self, ref: str, fn: Callable[[], Awaitable[T]], *, blob: bool = False) -> T:
+        """Ask the upstream about `ref`, minding the negative cache.
+
+        A 404, now or remembered, becomes BlobUnknown / ManifestUnknown (and is
+        remembered); any other UpstreamError propagates so the caller can fall back.
+        """
+        what = f"{'blob' if blob else 'manifest'} {ref}"
         if await self.state.is_negative(self.name, ref):
-            raise ManifestUnknown(f"manifest {ref} not found upstream at {self.upstream.name}")
+            unknown = BlobUnknown if blob else ManifestUnknown
+            raise unknown(f"{what} not found upstream at {self.upstream.name}")
         try:
-            head = await self.state.flights.run(
-                ("head", self.name, ref),
-                lambda: self.upstream.call(
-                    "head_manifest",
-                    lambda: self.upstream.client.head_manifest(self.remote, ref, ACCEPT),
-                ),
-            )
+            return await fn()
         except UpstreamNotFound as exc:
             await self.state.set_negative(self.name, ref)
-            raise self.upstream.to_domain(exc, f"manifest {ref}", blob=False) from None
+            raise self.upstream.to_domain(exc, what, blob=blob) from None
+
+    def _failed(self, exc: UpstreamError, ref: str, *, blob: bool = False) -> RegistryError:
+        return self.upstream.to_domain(exc, f"{'blob' if blob else 'manifest'} {ref}", blob=blob)
+
+    async def _head_upstream(self, ref: str, local_digest: Digest | None) -> ManifestHeadResult:
+        try:
+            head = await self._ask(
+                ref,
+                lambda: self.state.flights.run(
+                    ("head", self.name, ref),
+                    lambda: self.upstream.call(
+                        "head_manifest",
+                        lambda: self.upstream.client.head_manifest(self.remote, ref, ACCEPT),
+                    ),
+                ),
+            )
         except UpstreamError as exc:
             if local_digest is None:
-                raise self.upstream.to_domain(exc, f"manifest {ref}", blob=False) from None
+                raise self._failed(exc, ref) from None
             self._metrics.stale.inc("manifest")
             return ManifestHeadResult(
                 await self._local_descriptor(local_digest), self.upstream.warning(exc)
@@ -155,17 +177,16 @@ class PullThroughView:
         else:
             self._metrics.hits.inc("manifest")
             return manifest
-        if await self.state.is_negative(self.name, str(digest)):
-            raise ManifestUnknown(f"manifest {digest} not found upstream at {self.upstream.name}")
+        ref = str(digest)
         try:
-            return await self.state.flights.run(
-                ("manifest", self.name, digest), lambda: self._fetch(str(digest), digest, None)
+            return await self._ask(
+                ref,
+                lambda: self.state.flights.run(
+                    ("manifest", self.name, digest), lambda: self._fetch(ref, digest, None)
+                ),
             )
-        except UpstreamNotFound as exc:
-            await self.state.set_negative(self.name, str(digest))
-            raise self.upstream.to_domain(exc, f"manifest {digest}", blob=False) from None
         except UpstreamError as exc:
-            raise self.upstream.to_domain(exc, f"manifest {digest}", blob=False) from None
+            raise self._failed(exc, ref) from None
 
     async def _manifest_by_tag(self, tag: str) -> ManifestResult:
         local_digest, fresh = await self._tag_state(tag)
@@ -178,18 +199,16 @@ class PullThroughView:
             else:
                 self._metrics.hits.inc("manifest")
                 return ManifestResult(manifest)
-        if local_digest is None and await self.state.is_negative(self.name, tag):
-            raise ManifestUnknown(f"manifest {tag} not found upstream at {self.upstream.name}")
         try:
-            manifest = await self.state.flights.run(
-                ("tag", self.name, tag), lambda: self._revalidate(tag, local_digest)
+            manifest = await self._ask(
+                tag,
+                lambda: self.state.flights.run(
+                    ("tag", self.name, tag), lambda: self._revalidate(tag, local_digest)
+                ),
             )
-        except UpstreamNotFound as exc:
-            await self.state.set_negative(self.name, tag)
-            raise self.upstream.to_domain(exc, f"manifest {tag}", blob=False) from None
         except UpstreamError as exc:
             if local_digest is None:
-                raise self.upstream.to_domain(exc, f"manifest {tag}", blob=False) from None
+                raise self._failed(exc, tag) from None
             self._metrics.stale.inc("manifest")
             manifest = await self.local.manifests.get(local_digest)
             return ManifestResult(manifest, self.upstream.warning(exc))
@@ -263,23 +282,22 @@ class PullThroughView:
                 open=lambda offset: store.open(digest, offset),
                 local_path=store.local_path(digest),
             )
-        if await self.state.is_negative(self.name, str(digest)):
-            raise BlobUnknown(f"blob {digest} not found upstream at {self.upstream.name}")
         self._metrics.misses.inc("blob")
         try:
-            return await self.state.fills.fetch(
-                digest,
-                lambda: self.upstream.call(
-                    "get_blob",
-                    lambda: self.upstream.client.open_blob(self.remote, digest, verify=False),
+            return await self._ask(
+                str(digest),
+                lambda: self.state.fills.fetch(
+                    digest,
+                    lambda: self.upstream.call(
+                        "get_blob",
+                        lambda: self.upstream.client.open_blob(self.remote, digest, verify=False),
+                    ),
+                    on_stored=lambda: blobs.link(digest),
                 ),
-                on_stored=lambda: blobs.link(digest),
+                blob=True,
             )
-        except UpstreamNotFound as exc:
-            await self.state.set_negative(self.name, str(digest))
-            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
         except UpstreamError as exc:
-            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+            raise self._failed(exc, str(digest), blob=True) from None
 
     async def blob_info(self, digest: Digest) -> BlobHead:
         """A cached blob's size, else the upstream's answer to a HEAD (nothing downloaded)."""
@@ -287,17 +305,16 @@ class PullThroughView:
             return await self._local_blob_info(digest)
         except BlobUnknown:
             pass
-        if await self.state.is_negative(self.name, str(digest)):
-            raise BlobUnknown(f"blob {digest} not found upstream at {self.upstream.name}")
         try:
-            size = await self.upstream.call(
-                "head_blob", lambda: self.upstream.client.head_blob(self.remote, digest)
+            size = await self._ask(
+                str(digest),
+                lambda: self.upstream.call(
+                    "head_blob", lambda: self.upstream.client.head_blob(self.remote, digest)
+                ),
+                blob=True,
             )
-        except UpstreamNotFound as exc:
-            await self.state.set_negative(self.name, str(digest))
-            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
         except UpstreamError as exc:
-            raise self.upstream.to_domain(exc, f"blob {digest}", blob=True) from None
+            raise self._failed(exc, str(digest), blob=True) from None
         if size is None:  # the upstream would not say: fetch it
             content = await self.blob(digest)
             return BlobHead(digest, content.size)
