@@ -966,7 +966,7 @@ async def test_real_servers_token_flow_redirect_and_streaming() -> None:
             assert blob.size == len(LARGE)
             chunks = [chunk async for chunk in blob]
         assert b"".join(chunks) == LARGE
-        assert len(chunks) == 4  # 1 MiB chunks
+        assert all(chunks)  # handed on as they arrive
         assert client.ratelimit == RateLimit(10, None, 60)
 
         blob = await client.open_blob("library/alpine", LARGE_DIGEST, offset=2_000_000)

@@ -66,6 +66,7 @@ class Fill:
         self.partial_path: str | None = None
         self.error: BaseException | None = None
         self.remote = False  # another process downloads it; this one follows
+        self.complete = False  # every byte is written and matches the digest
         self.on_stored: list[Callback] = []
         self._changed = asyncio.Event()
 
@@ -86,6 +87,11 @@ class Fill:
 
     def streaming(self, size: int | None, partial_path: str | None) -> None:
         self.state, self.size, self.partial_path, self.flushed = STREAMING, size, partial_path, 0
+        self.complete = False
+        self.notify()
+
+    def verified(self, size: int) -> None:
+        self.flushed, self.complete = size, True
         self.notify()
 
     def fail(self, error: BaseException) -> None:
@@ -179,6 +185,11 @@ class FillManager:
             digest, fill.size, open=lambda offset: self._read(fill, offset), downloading=True
         )
 
+    def size_of(self, digest: Digest) -> int | None:
+        """The size of a blob being downloaded in this process, when known."""
+        fill = self._fills.get(digest)
+        return fill.size if fill is not None and fill.state == STREAMING else None
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -238,6 +249,11 @@ class FillManager:
                 announce = json.dumps({"path": ingest.partial_path, "size": source.size})
                 await self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
             await self._pump(fill, source, ingest)
+            await ingest.flush()
+            await ingest.verify(source.size)
+            # Readers may finish now: the bytes are right; publishing (fsync, rename)
+            # need not hold them up.
+            fill.verified(ingest.size)
             await ingest.commit(source.size)
             return "downloaded"
         finally:
@@ -315,7 +331,7 @@ class FillManager:
                     await stream.aclose()
                 return
             # Hold back the last byte until the download is verified.
-            limit = min(fill.flushed, size - 1)
+            limit = fill.flushed if fill.complete else min(fill.flushed, size - 1)
             if pos >= limit or fill.partial_path is None:
                 await fill.changed(self.poll)
                 continue

@@ -305,6 +305,9 @@ class PullThroughView:
             return await self._local_blob_info(digest)
         except BlobUnknown:
             pass
+        downloading = self.state.fills.size_of(digest)
+        if downloading is not None:
+            return BlobHead(digest, downloading)
         try:
             size = await self._ask(
                 str(digest),

@@ -60,8 +60,10 @@ class BlobIngest:
         """Make everything written so far readable at `partial_path`."""
         await self._writer.flush()
 
-    async def commit(self, expected_size: int | None = None) -> BlobInfo:
-        """Verify and publish; raise DigestInvalid / SizeInvalid (after cancelling)."""
+    async def verify(self, expected_size: int | None = None) -> BlobInfo:
+        """Check digest and size of what was written (flush first to let readers see it
+        all); raise DigestInvalid / SizeInvalid after cancelling. The content is right from
+        here on, though not yet published (see `commit`)."""
         if expected_size is not None and expected_size != self._hasher.size:
             await self.cancel()
             raise SizeInvalid(
@@ -71,9 +73,14 @@ class BlobIngest:
         if actual != self.expected:
             await self.cancel()
             raise DigestInvalid(f"content digest {actual} does not match {self.expected}")
+        return BlobInfo(actual, self._hasher.size)
+
+    async def commit(self, expected_size: int | None = None) -> BlobInfo:
+        """Verify, then publish durably (fsync and atomic rename)."""
+        info = await self.verify(expected_size)
         await self._writer.commit()
         self._done = True
-        return BlobInfo(actual, self._hasher.size)
+        return info
 
     async def cancel(self) -> None:
         if not self._done:

@@ -46,7 +46,9 @@ T = TypeVar("T")
 # A manifest may be 4 MiB; a little slack so an exactly-at-limit one is not cut short.
 MANIFEST_BODY_LIMIT = MAX_MANIFEST_SIZE + 64 * 1024
 MAX_REDIRECTS = 5
-BLOB_CHUNK_SIZE = 1024 * 1024
+# Blob chunks are handed on as they arrive (None): the first byte reaches the first
+# client without waiting for a buffer to fill; the store's writers batch small writes.
+BLOB_CHUNK_SIZE: int | None = None
 USER_AGENT = "mirror-registry/0.1"
 _ERROR_BODY_LIMIT = 64 * 1024
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -107,7 +109,7 @@ class RegistryClient:
         retries: int = 2,
         backoff: float = 0.2,
         max_connections: int = 64,
-        blob_chunk_size: int = BLOB_CHUNK_SIZE,
+        blob_chunk_size: int | None = BLOB_CHUNK_SIZE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = httpx.URL(base_url)
