@@ -26,6 +26,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from mirror.cache.coordination import Coordinator
+from mirror.cache.fillstate import DONE, FAILED, PENDING, STREAMING, Fill
+from mirror.cache.follow import follow
 from mirror.cache.metadata import MetadataStore
 from mirror.digests import Digest
 from mirror.metrics import REGISTRY, MetricsRegistry
@@ -51,56 +53,6 @@ class BlobSource(Protocol):
 
 SourceOpener = Callable[[], Awaitable[BlobSource]]
 Callback = Callable[[], Awaitable[None]]
-
-PENDING, STREAMING, DONE, FAILED = "pending", "streaming", "done", "failed"
-
-
-class Fill:
-    """The state of one blob download as the readers in this process see it."""
-
-    def __init__(self, digest: Digest) -> None:
-        self.digest = digest
-        self.state = PENDING
-        self.size: int | None = None
-        self.flushed = 0
-        self.partial_path: str | None = None
-        self.error: BaseException | None = None
-        self.remote = False  # another process downloads it; this one follows
-        self.complete = False  # every byte is written and matches the digest
-        self.on_stored: list[Callback] = []
-        self._changed = asyncio.Event()
-
-    def notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def changed(self, timeout: float | None = None) -> None:
-        """Wait for the next notification (or `timeout`)."""
-        event = self._changed
-        if timeout is None:
-            await event.wait()
-            return
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
-
-    def streaming(self, size: int | None, partial_path: str | None) -> None:
-        self.state, self.size, self.partial_path, self.flushed = STREAMING, size, partial_path, 0
-        self.complete = False
-        self.notify()
-
-    def verified(self, size: int) -> None:
-        self.flushed, self.complete = size, True
-        self.notify()
-
-    def fail(self, error: BaseException) -> None:
-        self.state, self.error = FAILED, error
-        self.notify()
-
-    def done(self) -> None:
-        self.state = DONE
-        self.notify()
 
 
 class StallError(Exception):
@@ -313,50 +265,4 @@ class FillManager:
     async def _read(self, fill: Fill, offset: int) -> AsyncGenerator[bytes, None]:
         """Stream `fill`'s blob from `offset`, following the download as it grows."""
         assert fill.size is not None
-        return self._follow_bytes(fill, offset, fill.size)
-
-    async def _follow_bytes(
-        self, fill: Fill, offset: int, size: int
-    ) -> AsyncGenerator[bytes, None]:
-        pos = offset
-        while pos < size:
-            if fill.state == FAILED:
-                raise OSError(f"download of {fill.digest} failed: {fill.error}")
-            if fill.state == DONE or (fill.remote and await self._committed(fill)):
-                stream = await self.blobs.open(fill.digest, pos)
-                try:
-                    async for chunk in stream:
-                        yield chunk
-                finally:
-                    await stream.aclose()
-                return
-            # Hold back the last byte until the download is verified.
-            limit = fill.flushed if fill.complete else min(fill.flushed, size - 1)
-            if pos >= limit or fill.partial_path is None:
-                await fill.changed(self.poll)
-                continue
-            try:
-                stream = await self.blobs.driver.reader(fill.partial_path, pos)
-            except PathNotFound:  # just committed or failed: the state will say
-                await fill.changed(self.poll)
-                continue
-            try:
-                async for chunk in stream:
-                    part = chunk[: limit - pos] if pos + len(chunk) > limit else chunk
-                    pos += len(part)
-                    yield part
-                    if pos >= limit:
-                        break
-            finally:
-                await stream.aclose()
-
-    async def _committed(self, fill: Fill) -> bool:
-        """Whether another process's download of `fill` is stored (its partial is gone)."""
-        path = fill.partial_path
-        if path is None:
-            return await self.blobs.exists(fill.digest)
-        try:
-            await self.blobs.driver.stat(path)
-        except PathNotFound:
-            return await self.blobs.exists(fill.digest)
-        return False
+        return follow(fill, offset, fill.size, self.blobs, self.poll)

@@ -1,0 +1,100 @@
+"""Readers follow a download as it grows, and never get a blob as complete unverified."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+
+from mirror.cache.fillstate import Fill
+from mirror.cache.follow import follow
+from mirror.digests import Digest
+from mirror.store.blobs import BlobIngest, BlobStore
+from mirror.store.drivers import create_driver
+
+pytestmark = pytest.mark.anyio
+
+DATA = bytes(range(256)) * 8192  # 2 MiB
+
+
+@pytest.fixture(params=["filesystem", "inmemory"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    params = {"rootdirectory": str(tmp_path)} if request.param == "filesystem" else {}
+    return BlobStore(create_driver(request.param, params))
+
+
+async def started(blobs: BlobStore) -> tuple[Fill, BlobIngest]:
+    digest = Digest.of(DATA)
+    fill = Fill(digest)
+    ingest = await blobs.ingest(digest)
+    fill.streaming(len(DATA), ingest.partial_path)
+    return fill, ingest
+
+
+async def write(fill: Fill, ingest: BlobIngest, data: bytes) -> None:
+    await ingest.write(data)
+    await ingest.flush()
+    fill.flushed = ingest.size
+    fill.notify()
+
+
+async def collect(reader: AsyncGenerator[bytes, None], into: list[bytes]) -> None:
+    async for chunk in reader:
+        into.append(chunk)
+
+
+async def test_reader_follows_growth_and_waits_for_verification(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await write(fill, ingest, DATA[: 1 << 20])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[: 1 << 20]
+    await write(fill, ingest, DATA[1 << 20 :])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[:-1]  # everything but the last byte
+    assert not task.done()
+    await ingest.verify(len(DATA))
+    fill.verified(ingest.size)
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA
+    await ingest.commit()
+
+
+async def test_reader_from_an_offset_after_commit(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)
+    await ingest.commit(len(DATA))
+    fill.done()
+    got: list[bytes] = []
+    await collect(follow(fill, 1000, len(DATA), blobs, 0.01), got)
+    assert b"".join(got) == DATA[1000:]
+
+
+async def test_reader_gives_up_when_the_download_fails(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await write(fill, ingest, DATA[:1000])
+    await asyncio.sleep(0.05)
+    fill.fail(RuntimeError("digest mismatch"))
+    with pytest.raises(OSError, match="failed"):
+        await asyncio.wait_for(task, 5)
+    await ingest.cancel()
+
+
+async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await write(fill, ingest, DATA[:1000])
+    await asyncio.sleep(0.05)
+    await ingest.cancel()
+    again = await blobs.ingest(fill.digest)
+    fill.streaming(len(DATA), again.partial_path)  # another holder took over
+    with pytest.raises(OSError, match="restarted"):
+        await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA[:1000]
+    await again.cancel()
