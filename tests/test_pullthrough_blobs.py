@@ -34,7 +34,7 @@ async def test_blob_pull_through_and_hit(rig: MirrorRig) -> None:
     assert r.status_code == 200 and r.content == data
     assert r.headers["docker-content-digest"] == digest
     assert r.headers["content-length"] == str(len(data))
-    await asyncio.sleep(0.05)
+    await rig.fills.drain()
     assert await _stored(rig, digest)
     r = await rig.mirror.get(f"/v2/app/blobs/{digest}", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206 and r.content == data[10:20]
@@ -107,7 +107,7 @@ async def test_corrupt_upstream_blob_is_never_served_complete_or_stored(rig: Mir
         with pytest.raises(httpx.RemoteProtocolError):
             body = await _read_all(client, f"/v2/app/blobs/{digest}")
             assert hashlib.sha256(body).hexdigest() == digest.split(":")[1]
-    await asyncio.sleep(0.05)
+    await rig.fills.drain()
     assert not await _stored(rig, digest)
     failed = rig.metrics.counter("mirror_fills_total", "", ("result",)).get("failed")
     assert failed == 1
@@ -122,7 +122,7 @@ async def test_truncated_upstream_blob_is_not_committed(rig: MirrorRig) -> None:
     async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
         with pytest.raises(httpx.RemoteProtocolError):
             await _read_all(client, f"/v2/app/blobs/{digest}")
-    await asyncio.sleep(0.05)
+    await rig.fills.drain()
     assert not await _stored(rig, digest)
     rig.transport.cut_blobs_at = None
     assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
@@ -144,6 +144,7 @@ async def test_blob_linked_into_each_repository_that_asks(rig: MirrorRig) -> Non
     assert (await rig.mirror.get(f"/v2/two/blobs/{digest}")).content == data
     assert rig.transport.count("GET", "/blobs/") == 1
     two = rig.store.repository("docker.io/library/two")
+    await rig.fills.drain()  # linked once the download is committed, just after it is served
     assert await two.blobs.is_linked(Digest.parse(digest))
 
 
@@ -151,7 +152,7 @@ async def test_served_bytes_are_counted_by_source(rig: MirrorRig) -> None:
     data = random_bytes(100_000, 7)
     digest = await push_blob(rig.upstream, "library/app", data)
     await rig.mirror.get(f"/v2/app/blobs/{digest}")
-    await asyncio.sleep(0.05)
+    await rig.fills.drain()
     await rig.mirror.get(f"/v2/app/blobs/{digest}")
     served = rig.metrics.counter("mirror_served_bytes_total", "", ("source",))
     assert served.get("download") == len(data)

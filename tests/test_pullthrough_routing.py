@@ -73,6 +73,7 @@ async def test_hybrid_without_default_keeps_plain_names_local() -> None:
 async def test_mount_from_cached_repository_into_local(rig: MirrorRig) -> None:
     digest = await push_blob(rig.upstream, "library/base", b"base layer")
     await rig.mirror.get(f"/v2/base/blobs/{digest}")
+    await rig.fills.drain()
     r = await rig.mirror.post(f"/v2/local/app/blobs/uploads/?mount={digest}&from=library/base")
     assert r.status_code == 201
     assert (await rig.mirror.get(f"/v2/local/app/blobs/{digest}")).content == b"base layer"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -29,16 +28,14 @@ from mirror.cache.coordination import Coordinator
 from mirror.cache.fillstate import DONE, FAILED, PENDING, STREAMING, Fill
 from mirror.cache.follow import follow
 from mirror.cache.metadata import MetadataStore
+from mirror.cache.pump import pump
 from mirror.digests import Digest
 from mirror.metrics import REGISTRY, MetricsRegistry
 from mirror.store.blobs import BlobIngest, BlobStore
-from mirror.store.driver import CHUNK_SIZE, PathNotFound
+from mirror.store.driver import PathNotFound
 from mirror.store.view import BlobContent
 
 log = logging.getLogger("mirror.cache")
-
-FLUSH_INTERVAL = 0.05  # seconds: how stale the readers' view of a slow download may be
-EAGER_BYTES = 256 * 1024  # flush every chunk until this much has arrived (first byte fast)
 
 
 class BlobSource(Protocol):
@@ -53,10 +50,6 @@ class BlobSource(Protocol):
 
 SourceOpener = Callable[[], Awaitable[BlobSource]]
 Callback = Callable[[], Awaitable[None]]
-
-
-class StallError(Exception):
-    """A download stopped moving."""
 
 
 class FillMetrics:
@@ -142,6 +135,10 @@ class FillManager:
         fill = self._fills.get(digest)
         return fill.size if fill is not None and fill.state == STREAMING else None
 
+    async def drain(self) -> None:
+        """Wait until the downloads running now have finished (committed or failed)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -191,57 +188,47 @@ class FillManager:
     async def _download(self, fill: Fill, opener: SourceOpener, key: str) -> str:
         if await self.blobs.exists(fill.digest):
             return "present"
-        source = await opener()
+        # The temp file is made while the upstream answers: both are on the way to the
+        # first byte.
+        opening = asyncio.ensure_future(self.blobs.ingest(fill.digest))
         ingest: BlobIngest | None = None
+        announced: asyncio.Task[None] | None = None
         self.metrics.active.inc()
         try:
-            ingest = await self.blobs.ingest(fill.digest)
-            fill.streaming(source.size, ingest.partial_path)
-            if ingest.partial_path is not None and source.size is not None:
-                announce = json.dumps({"path": ingest.partial_path, "size": source.size})
-                await self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
-            await self._pump(fill, source, ingest)
-            await ingest.flush()
-            await ingest.verify(source.size)
-            # Readers may finish now: the bytes are right; publishing (fsync, rename)
-            # need not hold them up.
-            fill.verified(ingest.size)
-            await ingest.commit(source.size)
+            try:
+                source = await opener()
+            finally:
+                ingest = await opening
+            try:
+                fill.streaming(source.size, ingest.partial_path)
+                if ingest.partial_path is not None and source.size is not None:
+                    announce = json.dumps({"path": ingest.partial_path, "size": source.size})
+                    announced = asyncio.create_task(
+                        self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
+                    )
+                await pump(
+                    fill,
+                    source,
+                    ingest,
+                    stall_timeout=self.stall_timeout,
+                    received=lambda n: self.metrics.bytes_upstream.inc(amount=n),
+                )
+                await ingest.flush()
+                await ingest.verify(source.size)
+                # Readers may finish now: the bytes are right; publishing (fsync,
+                # rename) need not hold them up.
+                fill.verified(ingest.size)
+                await ingest.commit(source.size)
+            finally:
+                await source.aclose()
             return "downloaded"
         finally:
             self.metrics.active.dec()
-            await source.aclose()
             if ingest is not None:
                 await ingest.cancel()
-            await self.metadata.delete(key)
-
-    async def _pump(self, fill: Fill, source: BlobSource, ingest: BlobIngest) -> None:
-        """Copy the download into the ingest, flushing so readers can follow.
-
-        Raises StallError when no byte moves for `stall_timeout` seconds (a hung upstream
-        or a hung disk), so that a fill never holds its lease forever.
-        """
-        loop = asyncio.get_running_loop()
-        last_flush = time.monotonic()
-        try:
-            async with asyncio.timeout(self.stall_timeout) as watchdog:
-                async for chunk in source:
-                    await ingest.write(chunk)
-                    self.metrics.bytes_upstream.inc(amount=len(chunk))
-                    now = time.monotonic()
-                    if (
-                        ingest.size - fill.flushed >= CHUNK_SIZE
-                        or ingest.size <= EAGER_BYTES
-                        or now - last_flush > FLUSH_INTERVAL
-                    ):
-                        await ingest.flush()
-                        fill.flushed, last_flush = ingest.size, now
-                        fill.notify()
-                    watchdog.reschedule(loop.time() + self.stall_timeout)
-        except TimeoutError:
-            raise StallError(
-                f"download of {fill.digest} made no progress for {self.stall_timeout:g}s"
-            ) from None
+            if announced is not None:
+                await asyncio.gather(announced, return_exceptions=True)
+                await self.metadata.delete(key)
 
     async def _follow(self, fill: Fill, key: str) -> None:
         """Track another process's download until its lease is released or expires."""

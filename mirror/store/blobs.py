@@ -6,8 +6,11 @@ been checked: ingests write to a hidden temporary object and commit atomically.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+
+from anyio import to_thread
 
 from mirror.digests import Digest, DigestHasher
 from mirror.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable, SizeInvalid
@@ -20,6 +23,8 @@ from mirror.store.driver import (
     PathNotFound,
     StorageDriver,
 )
+
+THREAD_HASH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +58,15 @@ class BlobIngest:
         return w.partial_path if isinstance(w, PartialReadable) else None
 
     async def write(self, data: bytes) -> None:
-        self._hasher.update(data)
-        await self._writer.write(data)
+        """Hash and write `data`; large pieces hash in a worker thread while they are
+        written (both release the GIL), small ones inline."""
+        if len(data) < THREAD_HASH_BYTES:
+            self._hasher.update(data)
+            await self._writer.write(data)
+            return
+        await asyncio.gather(
+            to_thread.run_sync(self._hasher.update, data), self._writer.write(data)
+        )
 
     async def flush(self) -> None:
         """Make everything written so far readable at `partial_path`."""

@@ -24,6 +24,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
+from httpcore._async.http11 import AsyncHTTP11Connection
 
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
@@ -40,6 +41,11 @@ from mirror.upstream.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+# httpcore reads at most 64 KiB per socket read, and h11 then costs a Python round per
+# read: blob downloads ran at ~530 MB/s on asyncio. 1 MiB reads reach ~1,300 MB/s here.
+# (A class attribute: this applies to every httpx client in the process.)
+AsyncHTTP11Connection.READ_NUM_BYTES = max(AsyncHTTP11Connection.READ_NUM_BYTES, 1 << 20)
 
 T = TypeVar("T")
 

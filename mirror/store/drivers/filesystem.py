@@ -43,9 +43,9 @@ from mirror.store.drivers.base import (
 from mirror.store.drivers.fswriter import (
     AppendFileWriter,
     TempFileWriter,
-    fsync_dir,
     make_dirs,
     open_new,
+    sync_created,
     unlink_quiet,
     write_all,
 )
@@ -87,7 +87,7 @@ class FilesystemDriver:
         parent, name = split_path(path)
         directory = self.local_path(parent)
         tmp = os.path.join(directory, temp_name(name))
-        fd = open_new(tmp, directory)
+        fd, created = open_new(tmp, directory)
         try:
             write_all(fd, [content])
             os.fsync(fd)
@@ -101,7 +101,7 @@ class FilesystemDriver:
         except BaseException:
             unlink_quiet(tmp)
             raise
-        fsync_dir(directory)
+        sync_created(directory, created)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """Open `path` now and stream it from `offset` in chunks of up to CHUNK_SIZE.
@@ -160,14 +160,15 @@ class FilesystemDriver:
             raise StorageDriverError(f"cannot move {src} into itself", path=src)
         directory = self.local_path(split_path(dst)[0])
         source, target = self.local_path(src), self.local_path(dst)
+        created: list[str] = []
         try:
             os.replace(source, target)
         except _MISSING:
             if not os.path.lexists(source):
                 raise PathNotFound(f"{src} not found", path=src) from None
-            make_dirs(directory)
+            created = make_dirs(directory)
             os.replace(source, target)
-        fsync_dir(directory)
+        sync_created(directory, created)
 
     async def delete(self, path: str) -> None:
         """Delete a file or a whole tree; deleting "/" empties the root. Raises PathNotFound."""

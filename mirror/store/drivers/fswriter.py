@@ -12,7 +12,6 @@ cancelled while its worker thread runs still completes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Final
 
@@ -36,19 +35,38 @@ def fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def make_dirs(directory: str) -> None:
-    """Create `directory` and its missing parents, each one fsynced into its parent."""
+def make_dirs(directory: str) -> list[str]:
+    """Create `directory` and its missing parents; return the ones created, top down.
+
+    Not fsynced here: that would put a journal commit (milliseconds, far more under
+    write load) before the first byte of every new blob. Whoever commits a file into
+    them makes them durable then, with `sync_created`.
+    """
     missing: list[str] = []
     current = directory
     while not os.path.isdir(current):  # ends at the root directory at the latest
         missing.append(current)
         current = os.path.dirname(current)
+    created: list[str] = []
     for path in reversed(missing):
         # Exists: a concurrent creator won (fine), or a file is in the way, and then
         # the next mkdir or the caller's open fails with NotADirectoryError.
-        with contextlib.suppress(FileExistsError):
+        try:
             os.mkdir(path)
-        fsync_dir(os.path.dirname(path))
+        except FileExistsError:
+            continue
+        created.append(path)
+    return created
+
+
+def sync_created(directory: str, created: list[str]) -> None:
+    """Make a file's directory entries durable after its rename into `directory`: the
+    directory itself, its entry in its parent (it may be new, made by anyone), and the
+    entries of every directory this writer created."""
+    fsync_dir(directory)
+    parents = {os.path.dirname(directory)} | {os.path.dirname(path) for path in created}
+    for parent in sorted(parents, key=len, reverse=True):
+        fsync_dir(parent)
 
 
 def unlink_quiet(os_path: str) -> None:
@@ -69,27 +87,30 @@ def write_all(fd: int, parts: list[Chunk]) -> None:
             rest = rest[os.write(fd, rest) :]
 
 
-def open_new(target: str, directory: str, flags: int = 0) -> int:
-    """Create the file `target` exclusively, making `directory` first when missing."""
+def open_new(target: str, directory: str, flags: int = 0) -> tuple[int, list[str]]:
+    """Create the file `target` exclusively, making `directory` first when missing;
+    returns the descriptor and the directories created (see `make_dirs`)."""
     try:
-        return os.open(target, _NEW | flags, 0o666)
+        return os.open(target, _NEW | flags, 0o666), []
     except FileNotFoundError:
-        make_dirs(directory)
-        return os.open(target, _NEW | flags, 0o666)
+        created = make_dirs(directory)
+        return os.open(target, _NEW | flags, 0o666), created
 
 
-def _create_temp(tmp: str, target: str, directory: str) -> int:
+def _create_temp(tmp: str, target: str, directory: str) -> tuple[int, list[str]]:
     if os.path.isdir(target):
         raise StorageDriverError("the target is a directory")
     return open_new(tmp, directory)
 
 
-def _open_append(target: str, directory: str) -> tuple[int, int, bool]:
+def _open_append(target: str, directory: str) -> tuple[int, int, list[str] | None]:
+    """(descriptor, size at open, directories created or None when the file existed)."""
     try:
-        return open_new(target, directory, os.O_APPEND), 0, True
+        fd, created = open_new(target, directory, os.O_APPEND)
+        return fd, 0, created
     except FileExistsError:
         fd = os.open(target, _APPEND)
-        return fd, os.fstat(fd).st_size, False
+        return fd, os.fstat(fd).st_size, None
 
 
 class _BufferedWriter:
@@ -153,10 +174,20 @@ class TempFileWriter(_BufferedWriter):
     commit or cancel, then raises PathNotFound.
     """
 
-    __slots__ = ("_directory", "_partial", "_target", "_tmp")
+    __slots__ = ("_created", "_directory", "_partial", "_target", "_tmp")
 
-    def __init__(self, fd: int, partial: str, directory: str, tmp: str, target: str) -> None:
+    def __init__(
+        self,
+        fd: int,
+        partial: str,
+        directory: str,
+        tmp: str,
+        target: str,
+        *,
+        created: list[str],
+    ) -> None:
         super().__init__(fd, 0)
+        self._created = created
         self._partial = partial
         self._directory = directory
         self._tmp = tmp
@@ -169,8 +200,8 @@ class TempFileWriter(_BufferedWriter):
         tmp = os.path.join(directory, tmp_name)
         # Shielded: a cancellation must not lose the descriptor the thread opened.
         with CancelScope(shield=True):
-            fd = await to_thread.run_sync(_create_temp, tmp, target, directory)
-        return cls(fd, partial, directory, tmp, target)
+            fd, created = await to_thread.run_sync(_create_temp, tmp, target, directory)
+        return cls(fd, partial, directory, tmp, target, created=created)
 
     @property
     def partial_path(self) -> str:
@@ -196,7 +227,7 @@ class TempFileWriter(_BufferedWriter):
         except BaseException:
             unlink_quiet(self._tmp)
             raise
-        fsync_dir(self._directory)
+        sync_created(self._directory, self._created)
 
     async def cancel(self) -> None:
         """Drop the temp file; idempotent, and a no-op after commit."""
@@ -222,7 +253,14 @@ class AppendFileWriter(_BufferedWriter):
     __slots__ = ("_created", "_directory", "_initial", "_path", "_target")
 
     def __init__(
-        self, fd: int, size: int, path: str, directory: str, target: str, *, created: bool
+        self,
+        fd: int,
+        size: int,
+        path: str,
+        directory: str,
+        target: str,
+        *,
+        created: list[str] | None,
     ) -> None:
         super().__init__(fd, size)
         self._initial = size
@@ -260,8 +298,8 @@ class AppendFileWriter(_BufferedWriter):
             raise
         fd, self._fd = self._fd, -1
         os.close(fd)
-        if self._created:
-            fsync_dir(self._directory)
+        if self._created is not None:
+            sync_created(self._directory, self._created)
 
     async def cancel(self) -> None:
         """Truncate back to the size at open (remove a file created by the open)."""
@@ -273,7 +311,7 @@ class AppendFileWriter(_BufferedWriter):
             return
         self._fd = -1
         try:
-            if self._created:
+            if self._created is not None:
                 unlink_quiet(self._target)
             else:
                 os.ftruncate(fd, self._initial)
