@@ -98,3 +98,19 @@ async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> N
         await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[:1000]
     await again.cancel()
+
+
+async def test_readers_that_keep_up_read_from_memory(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    first, rest = DATA[: 1 << 20], DATA[1 << 20 :]
+    await write(fill, ingest, first)
+    fill.remember(0, first)
+    reader = follow(fill, 0, len(DATA), blobs, 0.01)
+    assert await reader.__anext__() is first  # the very batch: no read back, no copy
+    await write(fill, ingest, rest)
+    fill.remember(len(first), rest)
+    await ingest.verify(len(DATA))
+    fill.verified(ingest.size)
+    tail = [chunk async for chunk in reader]
+    assert first + b"".join(tail) == DATA
+    await ingest.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from mirror.digests import Digest
@@ -10,6 +11,10 @@ from mirror.digests import Digest
 Callback = Callable[[], Awaitable[None]]
 
 PENDING, STREAMING, DONE, FAILED = "pending", "streaming", "done", "failed"
+
+# The newest flushed batches stay in memory, so readers that keep up with the download
+# take them from there (no read back from the file, no copy); laggards read the file.
+RECENT_WINDOW = 8 * 1024 * 1024
 
 
 class Fill:
@@ -26,6 +31,26 @@ class Fill:
         self.complete = False  # every byte is written and matches the digest
         self.on_stored: list[Callback] = []
         self._changed = asyncio.Event()
+        self._recent: deque[tuple[int, bytes]] = deque()
+        self._recent_bytes = 0
+
+    def remember(self, offset: int, data: bytes) -> None:
+        """Keep a flushed batch that starts at `offset` for the readers (bounded)."""
+        self._recent.append((offset, data))
+        self._recent_bytes += len(data)
+        while self._recent_bytes > RECENT_WINDOW and len(self._recent) > 1:
+            self._recent_bytes -= len(self._recent.popleft()[1])
+
+    def recent_at(self, pos: int) -> tuple[int, bytes] | None:
+        """The kept batch holding byte `pos`, with its offset, if any."""
+        for start, data in reversed(self._recent):
+            if start <= pos:
+                return (start, data) if pos < start + len(data) else None
+        return None
+
+    def _forget(self) -> None:
+        self._recent.clear()
+        self._recent_bytes = 0
 
     def notify(self) -> None:
         event, self._changed = self._changed, asyncio.Event()
@@ -45,6 +70,7 @@ class Fill:
     def streaming(self, size: int | None, partial_path: str | None) -> None:
         self.state, self.size, self.partial_path, self.flushed = STREAMING, size, partial_path, 0
         self.complete = False
+        self._forget()
         self.notify()
 
     def verified(self, size: int) -> None:
@@ -53,8 +79,10 @@ class Fill:
 
     def fail(self, error: BaseException) -> None:
         self.state, self.error = FAILED, error
+        self._forget()
         self.notify()
 
     def done(self) -> None:
         self.state = DONE
+        self._forget()
         self.notify()

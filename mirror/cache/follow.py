@@ -6,9 +6,10 @@ complete (the reader raises instead, and the server drops the connection). If th
 download restarts elsewhere (its holder died, another process took over), bytes already
 sent came from an unverified file, so the reader gives up rather than splice.
 
-On a local file system the reader keeps one file descriptor on the partial file; the
-commit renames that file into place, so the same descriptor reads on to the end. Other
-drivers reopen the partial path, and read the stored blob once it is committed.
+Readers that keep up take the newest batches from memory (`Fill.remember`); others read
+the file. On a local file system the reader keeps one file descriptor on the partial
+file; the commit renames that file into place, so the same descriptor reads on to the
+end. Other drivers reopen the partial path, and read the stored blob once committed.
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ async def follow(
             limit = size if stored or fill.complete else min(fill.flushed, size - 1)
             if pos >= limit or source is None:
                 await fill.changed(poll)
+                continue
+            recent = fill.recent_at(pos)
+            if recent is not None:
+                start, data = recent
+                end = min(start + len(data), limit)
+                whole = pos == start and end == start + len(data)
+                piece = data if whole else data[pos - start : end - start]
+                pos += len(piece)
+                yield piece
                 continue
             if local is not None:
                 if fd is None:

@@ -91,7 +91,9 @@ async def _hand(
 
 async def _consume(queue: asyncio.Queue[bytes | None], ingest: BlobIngest, fill: Fill) -> None:
     while (data := await queue.get()) is not None:
+        offset = ingest.size
         await ingest.write(data)
         await ingest.flush()
         fill.flushed = ingest.size
+        fill.remember(offset, data)
         fill.notify()
