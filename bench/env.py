@@ -16,6 +16,7 @@ log on; mirror runs with its defaults (access log on as well).
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -157,7 +158,14 @@ class Env:
 
 
 def alternate(rounds: int, measure: Callable[[Side, int], None]) -> None:
-    """Call `measure(side, round)` for mirror, reference, mirror, reference, ..."""
+    """Call `measure(side, round)` for both sides, round after round.
+
+    The side that goes first swaps every round, and dirty pages are written out before
+    each measurement: whoever comes right after seeding or after the other side's big
+    writes would otherwise pay for that disk traffic.
+    """
     for round_number in range(rounds):
-        for side in SIDES:
+        order = SIDES if round_number % 2 == 0 else tuple(reversed(SIDES))
+        for side in order:
+            os.sync()
             measure(side, round_number)

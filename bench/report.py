@@ -10,9 +10,11 @@ from bench.settings import Scale, human_size
 from bench.table import render
 
 METHOD = """\
-Every workload runs alternately on mirror and on the reference (mirror, reference,
-mirror, ...); each cell is the median of the rounds. Ratio is mirror / reference; a bar
-reading `ratio` compares that ratio, one reading `mirror` the mirror's own value.
+Every workload runs alternately on mirror and on the reference, the side going first
+swapping every round (mirror, reference, reference, mirror, ...), with dirty pages
+written out (`sync`) before each measurement; each cell is the median of the rounds.
+Ratio is mirror / reference; a bar reading `ratio` compares that ratio, one reading
+`mirror` the mirror's own value.
 
 - Servers: both on 127.0.0.1 with filesystem storage in a temporary directory and access
   logs on; mirror with its default server (granian, 1 worker), the reference (CNCF
