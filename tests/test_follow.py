@@ -36,7 +36,7 @@ async def started(blobs: BlobStore) -> tuple[Fill, BlobIngest]:
 async def write(fill: Fill, ingest: BlobIngest, data: bytes) -> None:
     await ingest.write(data)
     await ingest.flush()
-    fill.flushed = ingest.size
+    fill.on_disk(ingest.size)
     fill.notify()
 
 
@@ -114,3 +114,15 @@ async def test_readers_that_keep_up_read_from_memory(blobs: BlobStore) -> None:
     tail = [chunk async for chunk in reader]
     assert first + b"".join(tail) == DATA
     await ingest.commit()
+
+
+async def test_bytes_reach_readers_before_they_are_on_disk(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    first = DATA[:5000]
+    fill.remember(0, first)  # handed over by the download, not written yet
+    fill.notify()
+    reader = follow(fill, 0, len(DATA), blobs, 0.01)
+    assert await reader.__anext__() == first
+    assert fill.flushed == 0
+    await reader.aclose()
+    await ingest.cancel()

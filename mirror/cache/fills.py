@@ -2,9 +2,10 @@
 
 A fill downloads a blob into a verified ingest (`BlobIngest`) in a task of its own, so it
 goes on when the client that started it goes away. Readers - the first client and any
-that come later - read the ingest's partial file up to what has been flushed and then
-follow the growing tail; once committed, the rest comes from the stored blob. Because
-content is addressed by digest, any source at the same offset has the same bytes.
+that come later - take the newest bytes from memory and older ones from the ingest's
+partial file, following the growing tail (`mirror.cache.follow`); once committed, the
+rest comes from the stored blob. Because content is addressed by digest, any source at
+the same offset has the same bytes.
 
 The last byte of a blob is held back until the fill is verified (digest and size), so a
 corrupt or truncated download is never handed out as complete: the reader raises instead,
@@ -244,7 +245,7 @@ class FillManager:
                 except PathNotFound:
                     size = fill.flushed
                 if size > fill.flushed:
-                    fill.flushed = size
+                    fill.on_disk(size)
                     fill.notify()
             if await self.coordinator.wait_released(key, self.poll):
                 return

@@ -12,8 +12,9 @@ Callback = Callable[[], Awaitable[None]]
 
 PENDING, STREAMING, DONE, FAILED = "pending", "streaming", "done", "failed"
 
-# The newest flushed batches stay in memory, so readers that keep up with the download
-# take them from there (no read back from the file, no copy); laggards read the file.
+# The newest batches stay in memory, so readers that keep up with the download take them
+# from there as soon as they arrive (before they are written, no read back from the
+# file, no copy); laggards read the file.
 RECENT_WINDOW = 8 * 1024 * 1024
 
 
@@ -24,7 +25,8 @@ class Fill:
         self.digest = digest
         self.state = PENDING
         self.size: int | None = None
-        self.flushed = 0
+        self.flushed = 0  # bytes in the partial file
+        self.available = 0  # bytes readers may have: in the partial file or in memory
         self.partial_path: str | None = None
         self.error: BaseException | None = None
         self.remote = False  # another process downloads it; this one follows
@@ -35,11 +37,24 @@ class Fill:
         self._recent_bytes = 0
 
     def remember(self, offset: int, data: bytes) -> None:
-        """Keep a flushed batch that starts at `offset` for the readers (bounded)."""
+        """Make a batch that starts at `offset` available to readers from memory.
+
+        Batches leave memory (oldest first, beyond RECENT_WINDOW) only once flushed.
+        """
         self._recent.append((offset, data))
         self._recent_bytes += len(data)
+        self.available = offset + len(data)
         while self._recent_bytes > RECENT_WINDOW and len(self._recent) > 1:
-            self._recent_bytes -= len(self._recent.popleft()[1])
+            start, oldest = self._recent[0]
+            if start + len(oldest) > self.flushed:
+                break
+            self._recent.popleft()
+            self._recent_bytes -= len(oldest)
+
+    def on_disk(self, flushed: int) -> None:
+        """Bytes up to `flushed` are in the partial file."""
+        self.flushed = flushed
+        self.available = max(self.available, flushed)
 
     def recent_at(self, pos: int) -> tuple[int, bytes] | None:
         """The kept batch holding byte `pos`, with its offset, if any."""
@@ -62,19 +77,23 @@ class Fill:
         if timeout is None:
             await event.wait()
             return
+        # asyncio.timeout, not wait_for: no extra task, so a reader wakes one loop turn
+        # after `notify` (wait_for took three, each behind a busy download: ~3 ms).
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             pass
 
     def streaming(self, size: int | None, partial_path: str | None) -> None:
         self.state, self.size, self.partial_path, self.flushed = STREAMING, size, partial_path, 0
-        self.complete = False
+        self.available, self.complete = 0, False
         self._forget()
         self.notify()
 
     def verified(self, size: int) -> None:
-        self.flushed, self.complete = size, True
+        self.flushed = self.available = size
+        self.complete = True
         self.notify()
 
     def fail(self, error: BaseException) -> None:

@@ -45,18 +45,18 @@ async def follow(
                     yield chunk
                 return
             # Hold back the last byte until the download is verified.
-            limit = size if stored or fill.complete else min(fill.flushed, size - 1)
+            limit = size if stored or fill.complete else min(fill.available, size - 1)
             if pos >= limit or source is None:
                 await fill.changed(poll)
                 continue
-            recent = fill.recent_at(pos)
-            if recent is not None:
-                start, data = recent
-                end = min(start + len(data), limit)
-                whole = pos == start and end == start + len(data)
-                piece = data if whole else data[pos - start : end - start]
+            piece = _from_memory(fill, pos, limit)
+            if piece is not None:
                 pos += len(piece)
                 yield piece
+                continue
+            limit = min(limit, fill.flushed) if not stored else limit
+            if pos >= limit:  # the next bytes are in memory no longer, not yet on disk
+                await fill.changed(poll)
                 continue
             if local is not None:
                 if fd is None:
@@ -79,6 +79,16 @@ async def follow(
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _from_memory(fill: Fill, pos: int, limit: int) -> bytes | None:
+    """Bytes from `pos` (up to `limit`) out of the batch in memory that holds `pos`."""
+    recent = fill.recent_at(pos)
+    if recent is None:
+        return None
+    start, data = recent
+    end = min(start + len(data), limit)
+    return data if pos == start and end == start + len(data) else data[pos - start : end - start]
 
 
 async def _stored(blobs: BlobStore, fill: Fill, pos: int) -> AsyncGenerator[bytes, None]:

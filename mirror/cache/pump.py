@@ -39,7 +39,7 @@ async def pump(
     stall_timeout: float,
     received: Callable[[int], None],
 ) -> None:
-    """Copy `source` into `ingest`, keeping `fill.flushed` current for readers.
+    """Copy `source` into `ingest`, keeping `fill.available` and `fill.flushed` current.
 
     Raises StallError when no byte moves for `stall_timeout` seconds (a hung upstream
     or a hung disk), so that a download never holds its lease forever.
@@ -62,6 +62,9 @@ async def pump(
                     await _hand(queue, consumer, _joined(batch))
                     batch, pending, handed = [], 0, now
                 watchdog.reschedule(loop.time() + stall_timeout)
+                # Socket reads return at once while the upstream is fast: let readers
+                # and the writer run between reads.
+                await asyncio.sleep(0)
             if batch:
                 await _hand(queue, consumer, _joined(batch))
             await _hand(queue, consumer, None)
@@ -91,9 +94,10 @@ async def _hand(
 
 async def _consume(queue: asyncio.Queue[bytes | None], ingest: BlobIngest, fill: Fill) -> None:
     while (data := await queue.get()) is not None:
-        offset = ingest.size
+        fill.remember(ingest.size, data)  # readers may send it while it is written
+        fill.notify()
+        await asyncio.sleep(0)  # readers first
         await ingest.write(data)
         await ingest.flush()
-        fill.flushed = ingest.size
-        fill.remember(offset, data)
+        fill.on_disk(ingest.size)
         fill.notify()
