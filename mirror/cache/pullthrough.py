@@ -113,7 +113,7 @@ class PullThroughView:
         if stamp is None:
             return linked, False
         if stamp.digest != linked and await self.local.manifests.exists(stamp.digest):
-            await self.local.tags.tag(tag, stamp.digest)
+            await self.local.tags.tag(tag, stamp.digest, history=False)
             linked = stamp.digest
         fresh = stamp.digest == linked and stamp.fresh(self.upstream.freshness, time.time())
         return linked, fresh
@@ -263,7 +263,7 @@ class PullThroughView:
     ) -> Manifest:
         manifest = await self.local.manifests.put(raw, media_type, digest=digest, verify=False)
         if tag is not None:
-            await self.local.tags.tag(tag, manifest.digest)
+            await self.local.tags.tag(tag, manifest.digest, history=False)
         return manifest
 
     # -- blobs -----------------------------------------------------------------------

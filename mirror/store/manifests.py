@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 
 from mirror.digests import Digest
@@ -96,14 +97,17 @@ class ManifestStore:
         manifest = Manifest.parse(raw, content_type, digest=actual)
         if verify:
             await self._verify_references(manifest)
+        # The content first; then, all at once, what points at it (each write is durable
+        # on its own, so one round of fsyncs instead of one after another).
         await self._blobs.put(raw, actual)
         new_repository = not await links.link_exists(self._driver, paths.manifests_dir(self.name))
-        await links.write_link(self._driver, paths.revision_link(self.name, actual), actual)
-        if new_repository:
-            await self._index.created(self.name)
+        writes = [links.write_link(self._driver, paths.revision_link(self.name, actual), actual)]
         if manifest.subject is not None:
             path = paths.referrer_link(self.name, manifest.subject.digest, actual)
-            await links.write_link(self._driver, path, actual)
+            writes.append(links.write_link(self._driver, path, actual))
+        if new_repository:
+            writes.append(self._index.created(self.name))
+        await asyncio.gather(*writes)
         self._cache.put(manifest)
         return manifest
 

@@ -25,11 +25,17 @@ class TagStore:
     async def get(self, tag: str) -> Digest | None:
         return await links.read_link(self._driver, paths.tag_current(self.name, tag))
 
-    async def tag(self, tag: str, digest: Digest) -> None:
-        """Point `tag` at `digest` (the index link keeps the reference layout's history)."""
+    async def tag(self, tag: str, digest: Digest, *, history: bool = True) -> None:
+        """Point `tag` at `digest`.
+
+        With `history`, also the index link that keeps the reference layout's tag history
+        (nothing here reads it; cached tags of an upstream skip it and its fsync).
+        """
         # `current` first: a crash in between must not leave a listed tag that is not there.
         await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
-        await links.write_link(self._driver, paths.tag_index_link(self.name, tag, digest), digest)
+        if history:
+            index = paths.tag_index_link(self.name, tag, digest)
+            await links.write_link(self._driver, index, digest)
         self._listings.invalidate(paths.tags_dir(self.name))
 
     async def untag(self, tag: str) -> None:
