@@ -11,7 +11,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.env import Env
+from bench.env import MIRROR_SERVER, Env
 from bench.machine import load_average, machine_info
 from bench.plan import parse_only, run
 from bench.report import markdown, scale_line
@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--only", metavar="N,N,...", help="run only these workloads (1-10)")
     parser.add_argument("--out", metavar="FILE", help="also write the report (Markdown) here")
+    parser.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        default=MIRROR_SERVER,
+        help=f"mirror's http.server (default: {MIRROR_SERVER}, mirror's own default)",
+    )
     return parser
 
 
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
     try:
         with ExitStack() as stack:
-            env = Env(scale, workdir, stack)
+            env = Env(scale, workdir, stack, server=args.server)
             rows = run(env, numbers)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             machine=machine_info(load_at_start),
             notes=env.notes,
             elapsed=elapsed,
+            server=args.server,
         )
         Path(args.out).write_text(text)
         print(f"bench: wrote {args.out}", file=sys.stderr)

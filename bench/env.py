@@ -59,8 +59,11 @@ class Server:
 class Env:
     """Lazily started servers and lazily built images; everything ends with the stack."""
 
-    def __init__(self, scale: Scale, workdir: Path, stack: ExitStack) -> None:
+    def __init__(
+        self, scale: Scale, workdir: Path, stack: ExitStack, *, server: str = MIRROR_SERVER
+    ) -> None:
         self.scale = scale
+        self.server = server
         self.workdir = workdir
         self._stack = stack
         self._servers: dict[str, Server] = {}
@@ -115,7 +118,7 @@ class Env:
             run_mirror(
                 self.workdir,
                 name=key,
-                server=MIRROR_SERVER,
+                server=self.server,
                 workers=MIRROR_WORKERS,
                 proxy=proxy,
             )

@@ -17,7 +17,7 @@ Ratio is mirror / reference; a bar reading `ratio` compares that ratio, one read
 `mirror` the mirror's own value.
 
 - Servers: both on 127.0.0.1 with filesystem storage in a temporary directory and access
-  logs on; mirror with its default server (granian, 1 worker), the reference (CNCF
+  logs on; mirror with http.server {server} and 1 worker, the reference (CNCF
   Distribution) with `storage.cache.blobdescriptor: inmemory`. Pull-through workloads
   (1-6, 8) use both in proxy mode against one shared upstream, a third docker-registry
   seeded with skopeo; 7 and 9 use both as standalone registries.
@@ -51,6 +51,7 @@ def markdown(
     machine: Sequence[tuple[str, str]],
     notes: Sequence[str],
     elapsed: float,
+    server: str = "granian",
 ) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     missed = [row for row in rows if row.met is False]
@@ -77,7 +78,7 @@ def markdown(
         "",
         "## Method",
         "",
-        METHOD,
+        METHOD.format(server=server),
         "## Machine",
         "",
         "| what | value |",

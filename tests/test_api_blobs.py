@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -203,3 +205,40 @@ async def test_read_only_mode(make_client: AppFactory) -> None:
     r = await client.put("/v2/ro/manifests/latest", content=b"{}")
     assert r.status_code == 405
     assert (await client.get(f"/v2/ro/blobs/{digest}")).status_code == 200
+
+
+async def test_streamed_bodies_go_out_in_bounded_pieces(tmp_path: Path) -> None:
+    """A server that queues body messages (granian: 32 per connection) holds at most
+    32 pieces for a slow client, so the piece size bounds that memory."""
+    from mirror.proxy.app import standalone_app
+    from mirror.proxy.blobresponse import SEND_PIECE
+    from mirror.store.drivers import create_driver
+
+    app = standalone_app(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as client:
+        data = random_bytes(3 * 1024 * 1024 + 5, 11)
+        digest = await push_blob(client, "p", data)
+    path = f"/v2/p/blobs/{digest}"
+    sizes: list[int] = []
+    body = bytearray()
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.body":
+            chunk = message["body"]
+            assert isinstance(chunk, bytes)
+            sizes.append(len(chunk))
+            body.extend(chunk)
+
+    scope = {
+        "type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+        "query_string": b"", "headers": [(b"range", b"bytes=1-")], "http_version": "1.1",
+        "scheme": "http", "server": ("r.test", 80), "client": ("127.0.0.1", 1),
+        "root_path": "", "asgi": {"version": "3.0"},
+    }  # fmt: skip
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert bytes(body) == data[1:]
+    assert max(sizes) <= SEND_PIECE and len(sizes) >= len(data) // SEND_PIECE

@@ -17,6 +17,23 @@ from mirror.store.driver import CHUNK_SIZE
 from mirror.store.view import BlobContent
 
 READ_SIZE = CHUNK_SIZE
+# Bodies go to the server in pieces of at most this size: granian queues up to 32 body
+# messages per connection before it waits for the client, so the piece size bounds the
+# memory a slow client can pin (32 x 256 KiB = 8 MiB; with 1 MiB pieces it was 32 MiB).
+SEND_PIECE = 256 * 1024
+
+
+async def _send_body(send: Send, chunk: bytes, *, more: bool) -> None:
+    if len(chunk) <= SEND_PIECE:
+        await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        return
+    view = memoryview(chunk)
+    for start in range(0, len(chunk), SEND_PIECE):
+        end = start + SEND_PIECE
+        piece = bytes(view[start:end])
+        await send(
+            {"type": "http.response.body", "body": piece, "more_body": more or end < len(chunk)}
+        )
 
 
 class BlobResponse:
@@ -96,9 +113,7 @@ class BlobResponse:
                     raise OSError(f"blob file {path} shrank while being sent")
                 offset += len(chunk)
                 remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
+                await _send_body(send, chunk, more=remaining > 0)
         finally:
             os.close(fd)
 
@@ -111,9 +126,7 @@ class BlobResponse:
             async for data in stream:
                 chunk = data[:remaining] if len(data) > remaining else data
                 remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
+                await _send_body(send, chunk, more=remaining > 0)
                 if remaining == 0:
                     break
         finally:
