@@ -5,30 +5,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
+from tests.support.distribution import RegistryProcess
 from tests.support.processes import free_port, running
 
-
-@dataclass(frozen=True, slots=True)
-class MirrorProcess:
-    url: str
-    root: Path
-    log_path: Path
-    config_path: Path
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.url).netloc
-
-    def ref(self, repository: str, reference: str = "latest") -> str:
-        sep = "@" if ":" in reference else ":"
-        return f"docker://{self.host}/{repository}{sep}{reference}"
+# A mirror process has what a reference registry process has: URL, root, log, config.
+MirrorProcess = RegistryProcess
 
 
 def mirror_config(

@@ -46,37 +46,21 @@ class _SlowStream(httpx.AsyncByteStream):
         await self.inner.aclose()
 
 
-class _CutStream(httpx.AsyncByteStream):
-    """Delivers `keep` bytes, then fails like a dropped connection."""
+class _BrokenStream(httpx.AsyncByteStream):
+    """Delivers `keep` bytes, then fails like a dropped connection or, with `hang`,
+    stops sending (a stuck upstream)."""
 
-    def __init__(self, inner: httpx.AsyncByteStream, keep: int) -> None:
-        self.inner, self.keep = inner, keep
+    def __init__(self, inner: httpx.AsyncByteStream, keep: int, *, hang: bool = False) -> None:
+        self.inner, self.keep, self.hang = inner, keep, hang
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         sent = 0
         async for data in self.inner:
             if sent + len(data) >= self.keep:
                 yield data[: self.keep - sent]
+                if self.hang:
+                    await asyncio.sleep(3600)
                 raise httpx.ReadError("connection reset by peer (injected)")
-            sent += len(data)
-            yield data
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class _StallStream(httpx.AsyncByteStream):
-    """Delivers `keep` bytes, then hangs (a stuck upstream)."""
-
-    def __init__(self, inner: httpx.AsyncByteStream, keep: int) -> None:
-        self.inner, self.keep = inner, keep
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        sent = 0
-        async for data in self.inner:
-            if sent + len(data) >= self.keep:
-                yield data[: self.keep - sent]
-                await asyncio.sleep(3600)
             sent += len(data)
             yield data
 
@@ -116,9 +100,9 @@ class FaultyTransport(httpx.AsyncBaseTransport):
                 body = b"".join([c async for c in stream])
                 stream = httpx.ByteStream(bytes([body[0] ^ 0xFF]) + body[1:])
             if self.cut_blobs_at is not None:
-                stream = _CutStream(stream, self.cut_blobs_at)
+                stream = _BrokenStream(stream, self.cut_blobs_at)
             if self.stall_blobs_at is not None:
-                stream = _StallStream(stream, self.stall_blobs_at)
+                stream = _BrokenStream(stream, self.stall_blobs_at, hang=True)
             if self.slow is not None:
                 stream = _SlowStream(stream, *self.slow)
             return httpx.Response(
