@@ -125,6 +125,28 @@ class Lease(ABC):
                 return
 
 
+class LeaseOwner(Protocol):
+    """What a coordinator does for the leases it hands out."""
+
+    async def renew_lease(self, lease: Lease) -> bool: ...
+
+    async def release_lease(self, lease: Lease) -> None: ...
+
+
+class OwnedLease(Lease):
+    """A lease whose renewal and release are its coordinator's business."""
+
+    def __init__(self, owner: LeaseOwner, key: str, token: str, ttl: float, info: bytes):
+        super().__init__(key, token, ttl, info)
+        self._owner = owner
+
+    async def renew(self) -> bool:
+        return await self._owner.renew_lease(self)
+
+    async def release(self) -> None:
+        await self._owner.release_lease(self)
+
+
 class Coordinator(Protocol):
     """Leases keyed by arbitrary strings.
 
@@ -167,18 +189,6 @@ class _LocalEntry:
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class _LocalLease(Lease):
-    def __init__(self, owner: LocalCoordinator, key: str, token: str, ttl: float, info: bytes):
-        super().__init__(key, token, ttl, info)
-        self._owner = owner
-
-    async def renew(self) -> bool:
-        return self._owner.renew_lease(self)
-
-    async def release(self) -> None:
-        self._owner.release_lease(self)
-
-
 class LocalCoordinator:
     """Leases among the tasks of one process (one event loop), with expiry."""
 
@@ -202,9 +212,9 @@ class LocalCoordinator:
             return None
         token = new_token()
         self._entries[key] = _LocalEntry(token, time.monotonic() + ttl, info)
-        return _LocalLease(self, key, token, ttl, info)
+        return OwnedLease(self, key, token, ttl, info)
 
-    def renew_lease(self, lease: Lease) -> bool:
+    async def renew_lease(self, lease: Lease) -> bool:
         entry = self._current(lease.key)
         if entry is None:
             entry = self._entries[lease.key] = _LocalEntry(lease.token, 0.0, lease.info)
@@ -213,7 +223,7 @@ class LocalCoordinator:
         entry.expires = time.monotonic() + lease.ttl
         return True
 
-    def release_lease(self, lease: Lease) -> None:
+    async def release_lease(self, lease: Lease) -> None:
         entry = self._entries.get(lease.key)
         if entry is not None and entry.token == lease.token:
             self._drop(lease.key, entry)

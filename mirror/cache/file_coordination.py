@@ -21,23 +21,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mirror.cache.coordination import Lease, Wakeups, check_lease_ttl, new_token
+from mirror.cache.coordination import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
 from mirror.cache.failover import BackendUnavailable
 
 _STRIPES = 64
 _MAGIC = b"mirror-lease-1"
-
-
-class _FileLease(Lease):
-    def __init__(self, owner: FileCoordinator, key: str, token: str, ttl: float, info: bytes):
-        super().__init__(key, token, ttl, info)
-        self._owner = owner
-
-    async def renew(self) -> bool:
-        return await self._owner.renew_lease(self)
-
-    async def release(self) -> None:
-        await self._owner.release_lease(self)
 
 
 class FileCoordinator:
@@ -128,7 +116,7 @@ class FileCoordinator:
                 return None
             token = new_token()
             self._write(record, token, ttl, info)
-        return _FileLease(self, key, token, ttl, info)
+        return OwnedLease(self, key, token, ttl, info)
 
     async def renew_lease(self, lease: Lease) -> bool:
         fd, record = await self._locked(lease.key)

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from mirror.cache.coordination import Lease, Wakeups, check_lease_ttl, new_token
+from mirror.cache.coordination import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
 from mirror.cache.failover import BackendUnavailable
 from mirror.cache.redisconn import as_bytes, check_bytes_client, ttl_ms, unavailable_on_error
 
@@ -51,18 +51,6 @@ if current and string.sub(current, 1, 32) == ARGV[1] then
 end
 return 0
 """
-
-
-class _RedisLease(Lease):
-    def __init__(self, owner: RedisCoordinator, key: str, token: str, ttl: float, info: bytes):
-        super().__init__(key, token, ttl, info)
-        self._owner = owner
-
-    async def renew(self) -> bool:
-        return await self._owner.renew_lease(self)
-
-    async def release(self) -> None:
-        await self._owner.release_lease(self)
 
 
 class RedisCoordinator:
@@ -96,7 +84,7 @@ class RedisCoordinator:
             taken = await self._client.set(
                 self._name(key), token.encode() + info, nx=True, px=ttl_ms(ttl)
             )
-        return _RedisLease(self, key, token, ttl, info) if taken else None
+        return OwnedLease(self, key, token, ttl, info) if taken else None
 
     async def renew_lease(self, lease: Lease) -> bool:
         args: list[bytes | str | int] = [lease.token, ttl_ms(lease.ttl), lease.info]
