@@ -40,9 +40,8 @@ from tests.support.fsck import (
     linked_blobs,
     probe_blobs,
     scan_blob_store,
-    sha256_file,
 )
-from tests.support.images import BuiltImage, build_image, build_index
+from tests.support.images import BuiltImage, build_image, build_index, sha256_file
 from tests.support.mirrorproc import MirrorProcess, mirror_config
 from tests.support.processes import free_port, running, wait_until
 

@@ -20,12 +20,11 @@ from tests.support import skopeo
 from tests.support.binaries import require_root
 from tests.support.containerd import run_containerd, write_hosts_toml
 from tests.support.distribution import RegistryProcess, access_log, run_reference_registry
-from tests.support.images import BuiltImage, build_image
+from tests.support.images import BuiltImage, build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.pullhelpers import (
     HTTP_TIMEOUT,
     MiB,
-    layout_digest,
     log_mark,
     proxy_settings,
     requests_since,

@@ -20,14 +20,13 @@ from tests.support import skopeo
 from tests.support.binaries import require_root
 from tests.support.containerd import Containerd, CtrError, run_containerd, write_hosts_toml
 from tests.support.distribution import RegistryProcess, count_blob_gets, settle_log
-from tests.support.images import BuiltImage, build_image
+from tests.support.images import BuiltImage, build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.processes import free_port
 from tests.support.pullhelpers import (
     HTTP_TIMEOUT,
     MiB,
     UpstreamControl,
-    layout_digest,
     proxy_settings,
 )
 

@@ -39,6 +39,7 @@ from tests.support.images import (
     BuiltImage,
     build_image,
     build_index,
+    layout_digest,
 )
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.pullhelpers import (
@@ -48,7 +49,6 @@ from tests.support.pullhelpers import (
     MiB,
     fetch_blob,
     layout_blobs,
-    layout_digest,
     log_mark,
     proxy_settings,
     requests_since,

@@ -31,13 +31,12 @@ from tests.support.distribution import (
     run_reference_registry,
     settle_log,
 )
-from tests.support.images import BlobFile, build_image, write_random_blob
+from tests.support.images import BlobFile, build_image, layout_digest, write_random_blob
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.pullhelpers import (
     MiB,
     fetch_all,
     layout_blobs,
-    layout_digest,
     proxy_settings,
     push_blob,
     scrape_metrics,

@@ -28,7 +28,6 @@ from tests.support.fsck import (
     assert_layout_has_image,
     check_registry,
     error_codes,
-    layout_digest,
     sha256_digest,
 )
 from tests.support.images import (
@@ -39,6 +38,7 @@ from tests.support.images import (
     BuiltImage,
     build_image,
     build_index,
+    layout_digest,
 )
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.processes import wait_until

@@ -44,6 +44,8 @@ from tests.support.images import (
     OCI_MANIFEST,
     build_image,
     build_index,
+    layout_digest,
+    sha256_file,
     write_random_blob,
 )
 from tests.support.processes import (
@@ -58,21 +60,6 @@ from tests.support.processes import (
 
 interop = pytest.mark.interop
 MiB = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
-
-
-def layout_digest(layout: Path, tag: str) -> str:
-    """The digest a layout's index.json gives `tag`."""
-    index = json.loads((layout / "index.json").read_text())
-    for entry in index["manifests"]:
-        if entry.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag:
-            digest: str = entry["digest"]
-            return digest
-    raise AssertionError(f"tag {tag} not in {layout}/index.json")
 
 
 def test_image_layout_blobs_config_and_diff_ids_are_real(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from tests.support.images import BuiltImage
+from tests.support.images import BuiltImage, layout_digest, sha256_file
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -65,11 +65,6 @@ class FsckReport:
 
 def sha256_digest(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
 
 
 def error_codes(response: httpx.Response) -> list[str]:
@@ -283,16 +278,6 @@ def linked_blobs(root: Path) -> dict[str, list[str]]:
         name = layers.parent.relative_to(base).as_posix()
         found.setdefault(name, []).append(f"{link.parent.parent.name}:{link.parent.name}")
     return found
-
-
-def layout_digest(layout: Path, tag: str) -> str:
-    """The digest an OCI layout's index.json gives `tag`."""
-    index = json.loads((layout / "index.json").read_text())
-    for entry in index["manifests"]:
-        if entry.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag:
-            digest: str = entry["digest"]
-            return digest
-    raise AssertionError(f"tag {tag} not in {layout}/index.json")
 
 
 def assert_layout_has_image(layout: Path, tag: str, image: BuiltImage) -> None:

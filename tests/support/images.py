@@ -466,3 +466,19 @@ def build_index(
         children=children,
     )
     return _tag(index, tag)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 digest of a file's content."""
+    with path.open("rb") as f:
+        return f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
+
+
+def layout_digest(layout: Path, tag: str) -> str:
+    """The manifest digest an OCI layout's index.json gives `tag`."""
+    index = json.loads((layout / "index.json").read_text())
+    for entry in index["manifests"]:
+        if entry.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag:
+            digest: str = entry["digest"]
+            return digest
+    raise AssertionError(f"tag {tag} not in {layout}/index.json")

@@ -16,7 +16,6 @@ Everything is synchronous: the servers under test are separate processes.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +34,7 @@ from tests.support.distribution import (
     run_reference_registry,
     settle_log,
 )
-from tests.support.images import BlobFile
+from tests.support.images import BlobFile, sha256_file
 
 MiB = 1 << 20
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
@@ -73,21 +72,6 @@ def proxy_settings(
         block["upstreams"] = [{"name": key, "remoteurl": url} for key, url in upstreams.items()]
     block.update(extra)
     return block
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return f"sha256:{hashlib.file_digest(f, 'sha256').hexdigest()}"
-
-
-def layout_digest(layout: Path, tag: str) -> str:
-    """The manifest digest an OCI layout's index.json gives `tag`."""
-    index = json.loads((layout / "index.json").read_text())
-    for entry in index["manifests"]:
-        if entry.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag:
-            digest: str = entry["digest"]
-            return digest
-    raise AssertionError(f"tag {tag} not in {layout}/index.json")
 
 
 def layout_blobs(layout: Path) -> dict[str, str]:
