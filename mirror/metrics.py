@@ -2,7 +2,7 @@
 
 Counters and gauges with fixed label names, and a histogram with fixed buckets. Updates
 are plain attribute arithmetic on dicts (no locks needed: the server runs one event loop
-per process). A process-wide default registry, `REGISTRY`, is what the modules below use;
+per process). A process-wide default registry, `METRICS`, is what the modules below use;
 tests may create their own.
 """
 
@@ -179,4 +179,4 @@ class MetricsRegistry:
         return "\n".join(lines) + "\n"
 
 
-REGISTRY = MetricsRegistry()
+METRICS = MetricsRegistry()

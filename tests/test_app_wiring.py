@@ -13,16 +13,16 @@ import pytest
 from mirror.config import parse_config
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import create_app
-from mirror.proxy.asgi import RegistryApp
+from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.upkeep import remove_stale_partials
 from mirror.store.drivers import create_driver
-from mirror.store.registry import RegistryStore
+from mirror.store.store import Store
 from tests.support.oci import push_image
 
 pytestmark = pytest.mark.anyio
 
 
-async def lifespan(app: RegistryApp, event: str) -> str:
+async def lifespan(app: DistributionApp, event: str) -> str:
     sent: list[str] = []
 
     async def receive() -> dict[str, str]:
@@ -87,7 +87,7 @@ proxy:
 
 
 async def test_purge_uploads(tmp_path: Path) -> None:
-    store = RegistryStore(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
+    store = Store(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
     old = await store.repository("a/b").uploads.start()
     await store.repository("c").uploads.start()
     assert await store.purge_uploads(3600) == []

@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from mirror.cache.coordination import Coordinator, Lease, LocalCoordinator
-from mirror.cache.failover import BackendUnavailable
-from mirror.cache.fallback_coordination import FallbackCoordinator
-from mirror.cache.file_coordination import FileCoordinator
-from mirror.cache.redis_coordination import RedisCoordinator
-from mirror.cache.redisconn import redis_from_config
+from mirror.coordination.failover import BackendUnavailable
+from mirror.coordination.fallback_leases import FallbackCoordinator
+from mirror.coordination.file_leases import FileCoordinator
+from mirror.coordination.leases import Coordinator, Lease, LocalCoordinator
+from mirror.coordination.redis_leases import RedisCoordinator
+from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import MetricsRegistry
 from tests.support.redis import (
     REDIS_ADDR,
@@ -314,7 +314,7 @@ async def test_keepalive_survives_failing_renewals(caplog: pytest.LogCaptureFixt
 
 _RACER = """
 import asyncio, sys, time
-from mirror.cache.file_coordination import FileCoordinator
+from mirror.coordination.file_leases import FileCoordinator
 async def main():
     coordinator = FileCoordinator(sys.argv[1])
     while time.time() < float(sys.argv[2]):
@@ -350,11 +350,11 @@ _HOLDER = """
 import asyncio, sys
 async def main():
     if sys.argv[1] == "file":
-        from mirror.cache.file_coordination import FileCoordinator
+        from mirror.coordination.file_leases import FileCoordinator
         coordinator = FileCoordinator(sys.argv[2])
     else:
-        from mirror.cache.redis_coordination import RedisCoordinator
-        from mirror.cache.redisconn import redis_from_config
+        from mirror.coordination.redis_leases import RedisCoordinator
+        from mirror.coordination.redisconn import redis_from_config
         coordinator = RedisCoordinator(redis_from_config(sys.argv[2], None, 0), sys.argv[3])
     lease = await coordinator.acquire("held", 0.5, b"doomed")
     assert lease is not None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mirror.cache.fillstate import Fill
-from mirror.cache.follow import follow
+from mirror.cache.fills.fill import Fill
+from mirror.cache.fills.follow import follow
 from mirror.digests import Digest
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.drivers import create_driver

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mirror.upstream.client import USER_AGENT as MIRROR_USER_AGENT
+from mirror.registryhttp.client import USER_AGENT as MIRROR_USER_AGENT
 from tests.support import skopeo
 from tests.support.binaries import require_root
 from tests.support.containerd import Containerd, run_containerd, write_hosts_toml

@@ -13,7 +13,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mirror"
 LAYERS: list[tuple[str, int]] = [
     ("mirror.store.driver", 1),
     ("mirror.store.drivers", 1),
+    ("mirror.coordination", 1),
     ("mirror.store", 2),
+    ("mirror.registryhttp", 2),
     ("mirror.upstream", 2),
     ("mirror.cache", 3),
     ("mirror.proxy", 4),
@@ -67,7 +69,7 @@ def test_store_and_upstream_do_not_know_each_other(path: Path) -> None:
     for imported in imports_of(path):
         if module.startswith("mirror.store"):
             assert not imported.startswith("mirror.upstream"), f"{module} imports {imported}"
-        if module.startswith("mirror.upstream"):
+        if module.startswith(("mirror.upstream", "mirror.registryhttp")):
             assert not imported.startswith("mirror.store"), f"{module} imports {imported}"
 
 

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from mirror.cache.failover import BackendUnavailable, Failover
-from mirror.cache.metadata import (
+from mirror.coordination.failover import BackendUnavailable, Failover
+from mirror.coordination.metadata import (
     DiskMetadataStore,
     FallbackMetadataStore,
     MemoryMetadataStore,
     MetadataStore,
 )
-from mirror.cache.redis_metadata import RedisMetadataStore, glob_escape
-from mirror.cache.redisconn import (
+from mirror.coordination.redis_metadata import RedisMetadataStore, glob_escape
+from mirror.coordination.redisconn import (
     as_bytes,
     parse_addr,
     redis_available,
@@ -253,7 +253,7 @@ async def test_memory_sweeps_expired_entries() -> None:
 
 _WRITER = """
 import asyncio, sys
-from mirror.cache.metadata import DiskMetadataStore
+from mirror.coordination.metadata import DiskMetadataStore
 async def main():
     store = DiskMetadataStore(sys.argv[1])
     seen = await store.get("from/parent")

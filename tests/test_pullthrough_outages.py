@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from mirror.cache.breaker import CircuitBreaker
+from mirror.upstream.breaker import CircuitBreaker
 from tests.support.oci import push_blob, push_image
 from tests.support.upstreams import MirrorRig, make_rig
 

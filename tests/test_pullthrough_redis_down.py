@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from mirror.cache.coordination import LocalCoordinator
-from mirror.cache.fallback_coordination import FallbackCoordinator
-from mirror.cache.metadata import FallbackMetadataStore, MemoryMetadataStore
-from mirror.cache.redis_coordination import RedisCoordinator
-from mirror.cache.redis_metadata import RedisMetadataStore
-from mirror.cache.redisconn import redis_from_config
+from mirror.coordination.fallback_leases import FallbackCoordinator
+from mirror.coordination.leases import LocalCoordinator
+from mirror.coordination.metadata import FallbackMetadataStore, MemoryMetadataStore
+from mirror.coordination.redis_leases import RedisCoordinator
+from mirror.coordination.redis_metadata import RedisMetadataStore
+from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import MetricsRegistry
 from tests.support.oci import push_blob, push_image, random_bytes
 from tests.support.processes import free_port

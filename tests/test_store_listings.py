@@ -11,21 +11,21 @@ import pytest
 from mirror.digests import Digest
 from mirror.store import paths
 from mirror.store.drivers import create_driver
-from mirror.store.registry import RegistryStore
+from mirror.store.store import Store
 from mirror.types import Reference
 from tests.support.oci import manifest_bytes
 
 pytestmark = pytest.mark.anyio
 
 
-def stores(root: Path) -> tuple[RegistryStore, RegistryStore]:
+def stores(root: Path) -> tuple[Store, Store]:
     """Two stores on one root: stand-ins for two processes."""
     return tuple(  # type: ignore[return-value]
-        RegistryStore(create_driver("filesystem", {"rootdirectory": str(root)})) for _ in range(2)
+        Store(create_driver("filesystem", {"rootdirectory": str(root)})) for _ in range(2)
     )
 
 
-async def put(store: RegistryStore, name: str, tag: str) -> Digest:
+async def put(store: Store, name: str, tag: str) -> Digest:
     raw = manifest_bytes(b"{}", [], annotations={"tag": tag})
     manifest = await store.repository(name).put_manifest(
         Reference(tag=tag), raw, None, verify=False

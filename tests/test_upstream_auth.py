@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from mirror.upstream.auth import Challenge, RegistryAuth, basic_credentials, parse_challenges
-from mirror.upstream.errors import UpstreamAuthError, UpstreamRateLimited
+from mirror.registryhttp.auth import Challenge, RegistryAuth, basic_credentials, parse_challenges
+from mirror.registryhttp.errors import UpstreamAuthError, UpstreamRateLimited
 
 REALM = "https://auth.test/token"
 SCOPE = "repository:library/alpine:pull"
@@ -314,7 +314,7 @@ async def test_credentials_are_never_sent_to_a_plain_http_realm_of_an_https_regi
 
 @pytest.mark.anyio
 async def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mirror.upstream.auth as module
+    import mirror.registryhttp.auth as module
 
     monkeypatch.setattr(module, "_MAX_CACHED_TOKENS", 3)
     clock = Clock()

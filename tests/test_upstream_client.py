@@ -1,4 +1,4 @@
-"""RegistryClient through httpx.MockTransport (faults) and against real loopback servers."""
+"""DistributionClient through httpx.MockTransport (faults) and against real loopback servers."""
 
 from __future__ import annotations
 
@@ -21,16 +21,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mirror.digests import Digest
-from mirror.types import DOCKER_MANIFEST, MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST
-from mirror.upstream.auth import basic_credentials
-from mirror.upstream.client import (
+from mirror.registryhttp.auth import basic_credentials
+from mirror.registryhttp.client import (
     MANIFEST_BODY_LIMIT,
+    DistributionClient,
     FetchedManifest,
     ManifestHead,
     RateLimit,
-    RegistryClient,
 )
-from mirror.upstream.errors import (
+from mirror.registryhttp.errors import (
     UpstreamAuthError,
     UpstreamContentError,
     UpstreamError,
@@ -38,8 +37,9 @@ from mirror.upstream.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from mirror.types import DOCKER_MANIFEST, MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST
 
-REGISTRY = "https://registry.test"
+METRICS = "https://registry.test"
 REALM = "https://auth.test/token"
 REPO = "library/alpine"
 SCOPE = f"repository:{REPO}:pull"
@@ -86,9 +86,9 @@ class FakeRegistry:
     def to(self, host: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.url.host == host]
 
-    def client(self, **options: Any) -> RegistryClient:
+    def client(self, **options: Any) -> DistributionClient:
         options.setdefault("backoff", 0)
-        return RegistryClient(REGISTRY, transport=httpx.MockTransport(self), **options)
+        return DistributionClient(METRICS, transport=httpx.MockTransport(self), **options)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         return streamed(self._answer(request))
@@ -176,14 +176,14 @@ def streamed(response: httpx.Response) -> httpx.Response:
 
 
 @asynccontextmanager
-async def opened(client: RegistryClient) -> AsyncIterator[RegistryClient]:
+async def opened(client: DistributionClient) -> AsyncIterator[DistributionClient]:
     try:
         yield client
     finally:
         await client.aclose()
 
 
-async def read_all(client: RegistryClient, offset: int = 0, **kwargs: Any) -> bytes:
+async def read_all(client: DistributionClient, offset: int = 0, **kwargs: Any) -> bytes:
     async with await client.open_blob(REPO, BLOB_DIGEST, offset, **kwargs) as blob:
         return b"".join([chunk async for chunk in blob])
 
@@ -476,7 +476,9 @@ async def test_connection_refused_on_a_real_socket() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # Nothing listens on `port` now.
-    async with opened(RegistryClient(f"http://127.0.0.1:{port}", retries=1, backoff=0)) as client:
+    async with opened(
+        DistributionClient(f"http://127.0.0.1:{port}", retries=1, backoff=0)
+    ) as client:
         with pytest.raises(UpstreamUnavailable, match="ConnectError"):
             await client.ping()
 
@@ -484,7 +486,7 @@ async def test_connection_refused_on_a_real_socket() -> None:
 def test_base_url_must_be_http() -> None:
     for bad in ["ftp://host", "registry.test", "https://"]:
         with pytest.raises(ValueError, match="http"):
-            RegistryClient(bad)
+            DistributionClient(bad)
 
 
 def test_error_classes_form_one_hierarchy() -> None:
@@ -959,7 +961,7 @@ async def test_real_servers_token_flow_redirect_and_streaming() -> None:
     async with (
         serve(cdn_app(seen)) as cdn,
         serve(registry_app(cdn, seen)) as registry,
-        opened(RegistryClient(registry, name="loopback")) as client,
+        opened(DistributionClient(registry, name="loopback")) as client,
     ):
         blob = await client.open_blob("library/alpine", LARGE_DIGEST)
         async with blob:
@@ -990,7 +992,7 @@ async def test_real_servers_closing_a_blob_mid_way_frees_the_connection() -> Non
         serve(cdn_app(seen)) as cdn,
         serve(registry_app(cdn, seen)) as registry,
         # One connection in the pool: a leaked one would make the next request time out.
-        opened(RegistryClient(registry, max_connections=1, read_timeout=3)) as client,
+        opened(DistributionClient(registry, max_connections=1, read_timeout=3)) as client,
     ):
         for _ in range(3):
             blob = await client.open_blob("library/alpine", LARGE_DIGEST)
@@ -1028,7 +1030,7 @@ async def test_real_socket_closed_mid_body() -> None:
 
     async with (
         raw_server(handle) as url,
-        opened(RegistryClient(url, retries=2, backoff=0)) as client,
+        opened(DistributionClient(url, retries=2, backoff=0)) as client,
     ):
         blob = await client.open_blob(REPO, BLOB_DIGEST)
         received = 0
@@ -1052,7 +1054,7 @@ async def test_real_socket_read_timeout_is_retried_and_bounded() -> None:
         writer.close()
 
     async with raw_server(handle) as url:
-        client = RegistryClient(url, read_timeout=0.2, retries=1, backoff=0)
+        client = DistributionClient(url, read_timeout=0.2, retries=1, backoff=0)
         async with opened(client):
             started = time.monotonic()
             with pytest.raises(UpstreamUnavailable, match="ReadTimeout"):
@@ -1077,7 +1079,7 @@ async def test_list_tags_follows_link_pages() -> None:
         headers = {"Link": link} if link else {}
         return httpx.Response(200, json={"name": "library/app", "tags": tags}, headers=headers)
 
-    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    client = DistributionClient("http://upstream.test", transport=httpx.MockTransport(handler))
     try:
         assert await client.list_tags("library/app") == ["a", "b", "c"]
         assert seen == ["", "b"]
@@ -1090,7 +1092,7 @@ async def test_list_tags_rejects_garbage() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"tags": [1, 2]})
 
-    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    client = DistributionClient("http://upstream.test", transport=httpx.MockTransport(handler))
     try:
         with pytest.raises(UpstreamContentError):
             await client.list_tags("x")
@@ -1108,7 +1110,7 @@ async def test_head_blob_reports_size_and_404() -> None:
             return httpx.Response(200, headers={"Content-Length": "5"})
         return httpx.Response(404)
 
-    client = RegistryClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    client = DistributionClient("http://upstream.test", transport=httpx.MockTransport(handler))
     try:
         assert await client.head_blob("x", digest) == 5
         with pytest.raises(UpstreamNotFound):

@@ -10,33 +10,33 @@ from collections.abc import Awaitable, Callable, Mapping
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mirror.cache.breaker import CircuitBreaker
-from mirror.cache.coordination import Coordinator, LocalCoordinator
-from mirror.cache.fallback_coordination import FallbackCoordinator
-from mirror.cache.file_coordination import FileCoordinator
-from mirror.cache.fills import FillManager
-from mirror.cache.metadata import (
+from mirror.cache.fills.manager import FillManager
+from mirror.cache.pullthrough.resolver import MirrorResolver
+from mirror.cache.pullthrough.state import PullThroughState
+from mirror.config import Config, ProxyConfig, load_config
+from mirror.coordination.fallback_leases import FallbackCoordinator
+from mirror.coordination.file_leases import FileCoordinator
+from mirror.coordination.leases import Coordinator, LocalCoordinator
+from mirror.coordination.metadata import (
     DiskMetadataStore,
     FallbackMetadataStore,
     MemoryMetadataStore,
     MetadataStore,
 )
-from mirror.cache.redis_coordination import RedisCoordinator
-from mirror.cache.redis_metadata import RedisMetadataStore
-from mirror.cache.redisconn import redis_from_config
-from mirror.cache.resolver import MirrorResolver
-from mirror.cache.state import PullThroughState
-from mirror.cache.upstreams import UpstreamGateway
-from mirror.config import Config, ProxyConfig, load_config
-from mirror.metrics import REGISTRY, MetricsRegistry
-from mirror.proxy.asgi import RegistryApp
+from mirror.coordination.redis_leases import RedisCoordinator
+from mirror.coordination.redis_metadata import RedisMetadataStore
+from mirror.coordination.redisconn import redis_from_config
+from mirror.metrics import METRICS, MetricsRegistry
+from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.call import Services
 from mirror.proxy.upkeep import Periodic, remove_stale_partials
+from mirror.registryhttp.client import DistributionClient
 from mirror.store.driver import LocalPath, StorageDriver
 from mirror.store.drivers import create_driver
-from mirror.store.registry import RegistryStore
+from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
-from mirror.upstream.client import RegistryClient
+from mirror.upstream.breaker import CircuitBreaker
+from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable, UpstreamRoute
 
 log = logging.getLogger("mirror")
@@ -64,15 +64,15 @@ def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
 
 
 def build_app(
-    store: RegistryStore,
+    store: Store,
     resolver: Resolver,
     *,
     base_url: str = "",
     headers: Mapping[str, str] | None = None,
-    metrics: MetricsRegistry = REGISTRY,
+    metrics: MetricsRegistry = METRICS,
     startup: tuple[Hook, ...] = (),
     shutdown: tuple[Hook, ...] = (),
-) -> RegistryApp:
+) -> DistributionApp:
     served = metrics.counter(
         "mirror_served_bytes_total",
         "Blob bytes sent to clients: from the store, or following an upstream download",
@@ -84,7 +84,7 @@ def build_app(
         base_url=base_url.rstrip("/"),
         on_blob_sent=lambda source, size: served.inc(source, amount=size),
     )
-    return RegistryApp(
+    return DistributionApp(
         services,
         extra={"/metrics": metrics_endpoint(metrics)},
         headers=headers,
@@ -100,9 +100,9 @@ def standalone_app(
     delete_enabled: bool = False,
     read_only: bool = False,
     base_url: str = "",
-) -> RegistryApp:
+) -> DistributionApp:
     """A standalone registry on `driver` (for tests and embedding)."""
-    store = RegistryStore(driver, delete_enabled=delete_enabled)
+    store = Store(driver, delete_enabled=delete_enabled)
     return build_app(store, LocalResolver(store, read_only=read_only), base_url=base_url)
 
 
@@ -114,13 +114,13 @@ class _Wiring:
         self.shutdown: list[Hook] = []
 
 
-def create_app(config: Config, metrics: MetricsRegistry = REGISTRY) -> RegistryApp:
+def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> DistributionApp:
     """The application described by `config`."""
     wiring = _Wiring()
     storage = config.storage
     params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
     driver = create_driver(storage.driver, params)
-    store = RegistryStore(driver, delete_enabled=storage.delete_enabled)
+    store = Store(driver, delete_enabled=storage.delete_enabled)
     resolver: Resolver
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
@@ -161,7 +161,7 @@ def create_app(config: Config, metrics: MetricsRegistry = REGISTRY) -> RegistryA
 def _mirror_resolver(
     config: Config,
     proxy: ProxyConfig,
-    store: RegistryStore,
+    store: Store,
     wiring: _Wiring,
     metrics: MetricsRegistry,
 ) -> MirrorResolver:
@@ -170,7 +170,7 @@ def _mirror_resolver(
     routes: list[UpstreamRoute] = []
     for upstream in proxy.upstreams:
         route = UpstreamRoute(upstream.name, upstream.aliases)
-        client = RegistryClient(
+        client = DistributionClient(
             upstream.remote_url,
             username=upstream.username or None,
             password=upstream.password or None,
@@ -233,7 +233,7 @@ async def _remove_tree(path: str) -> None:
     await to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
 
 
-def create_app_from_env() -> RegistryApp:
+def create_app_from_env() -> DistributionApp:
     """The ASGI factory servers call in each worker: config path from MIRROR_CONFIG."""
     config = load_config(os.environ.get("MIRROR_CONFIG") or None)
     logging.basicConfig(level=_LEVELS.get(config.log.level, logging.INFO))

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mirror.metrics import REGISTRY, MetricsRegistry
-from mirror.proxy import blobs_api, lists_api, manifests_api, routing
+from mirror.metrics import METRICS, MetricsRegistry
+from mirror.proxy import blobs_api, lists_api, manifests_api, routes
 from mirror.proxy.call import Call, Handler, Services
 from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
 
@@ -31,7 +31,7 @@ HANDLERS: dict[str, Handler] = {
 API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
 
 
-class RegistryApp:
+class DistributionApp:
     """Serves the distribution API; other paths go to `extra` (metrics, health)."""
 
     def __init__(
@@ -40,7 +40,7 @@ class RegistryApp:
         *,
         extra: Mapping[str, ASGIApp] | None = None,
         headers: Mapping[str, str] | None = None,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
         startup: Sequence[Callable[[], Awaitable[None]]] = (),
         shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
@@ -77,7 +77,7 @@ class RegistryApp:
         started = time.perf_counter()
         method: str = scope["method"]
         head = method == "HEAD"
-        found = routing.match(scope["path"])
+        found = routes.match(scope["path"])
         route = found[0].name if found else "unknown"
         status = 500
 

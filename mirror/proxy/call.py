@@ -11,13 +11,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from mirror.errors import ManifestTooLarge
-from mirror.store.registry import RegistryStore
+from mirror.store.store import Store
 from mirror.store.view import Resolved, Resolver
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    store: RegistryStore
+    store: Store
     resolver: Resolver
     base_url: str = ""  # http.host: absolute Location headers when set
     chunk_min_length: int = 1024 * 1024

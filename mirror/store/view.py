@@ -15,9 +15,9 @@ from typing import Protocol, TypeVar
 from mirror.digests import Digest
 from mirror.errors import ReadOnly
 from mirror.store.blobs import BlobInfo
-from mirror.store.registry import RegistryStore
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.repository import Repository
+from mirror.store.store import Store
 from mirror.store.uploads import UploadStore
 from mirror.types import Descriptor, Manifest, Reference, validate_name
 
@@ -191,7 +191,7 @@ class Resolver(Protocol):
 class LocalResolver:
     """Every name is a local repository (the standalone registry)."""
 
-    def __init__(self, store: RegistryStore, *, read_only: bool = False) -> None:
+    def __init__(self, store: Store, *, read_only: bool = False) -> None:
         self.store = store
         self.read_only = read_only
         self._known: dict[str, Resolved] = {}

@@ -18,7 +18,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from mirror.cache.redisconn import redis_available, redis_from_config
+from mirror.coordination.redisconn import redis_available, redis_from_config
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 import httpx
 from starlette.types import ASGIApp
 
-from mirror.cache.breaker import CircuitBreaker
-from mirror.cache.coordination import Coordinator, LocalCoordinator
-from mirror.cache.fills import FillManager
-from mirror.cache.metadata import MemoryMetadataStore, MetadataStore
-from mirror.cache.resolver import MirrorResolver
-from mirror.cache.state import PullThroughState
-from mirror.cache.upstreams import UpstreamGateway
+from mirror.cache.fills.manager import FillManager
+from mirror.cache.pullthrough.resolver import MirrorResolver
+from mirror.cache.pullthrough.state import PullThroughState
+from mirror.coordination.leases import Coordinator, LocalCoordinator
+from mirror.coordination.metadata import MemoryMetadataStore, MetadataStore
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import build_app, standalone_app
+from mirror.registryhttp.client import DistributionClient
 from mirror.store.drivers import create_driver
-from mirror.store.registry import RegistryStore
-from mirror.upstream.client import RegistryClient
+from mirror.store.store import Store
+from mirror.upstream.breaker import CircuitBreaker
+from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable, UpstreamRoute
 
 Fault = Callable[[httpx.Request], httpx.Response | None]
@@ -118,7 +118,7 @@ class MirrorRig:
     upstream: httpx.AsyncClient
     transport: FaultyTransport
     mirror: httpx.AsyncClient
-    store: RegistryStore
+    store: Store
     gateway: UpstreamGateway
     metrics: MetricsRegistry
     metadata: MetadataStore
@@ -150,7 +150,7 @@ def make_rig(
     upstream_app = standalone_app(create_driver("inmemory", {}), delete_enabled=True)
     transport = FaultyTransport(httpx.ASGITransport(app=upstream_app))
     metrics = MetricsRegistry()
-    client = RegistryClient(
+    client = DistributionClient(
         "http://upstream.test", name=name, transport=transport, retries=0, backoff=0.0
     )
     route = UpstreamRoute(name, aliases)
@@ -158,7 +158,7 @@ def make_rig(
         route, client, freshness=freshness, offline=offline, breaker=breaker, metrics=metrics
     )
     params = {"rootdirectory": root} if driver == "filesystem" else {}
-    store = RegistryStore(create_driver(driver, params), delete_enabled=True)
+    store = Store(create_driver(driver, params), delete_enabled=True)
     metadata = metadata or MemoryMetadataStore()
     coordinator = coordinator or LocalCoordinator()
     fills = FillManager(

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 
 from mirror.digests import Digest, DigestHasher
-from mirror.upstream.errors import UpstreamContentError, UpstreamUnavailable
+from mirror.registryhttp.errors import UpstreamContentError, UpstreamUnavailable
 
 
 class UpstreamBlob:

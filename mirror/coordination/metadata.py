@@ -5,7 +5,7 @@ costs upstream requests, never content, which is why an outage of the shared sto
 be answered from an embedded one.
 
 Implementations: `MemoryMetadataStore` (one process), `DiskMetadataStore` (processes on
-one host, on diskcache), `mirror.cache.redis_metadata.RedisMetadataStore` (processes on
+one host, on diskcache), `mirror.coordination.redis_metadata.RedisMetadataStore` (processes on
 many hosts), and `FallbackMetadataStore` which answers from an embedded store while Redis
 is unavailable.
 """
@@ -22,8 +22,8 @@ from typing import Protocol
 import diskcache
 from anyio import to_thread
 
-from mirror.cache.failover import BackendUnavailable, Failover
-from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.coordination.failover import BackendUnavailable, Failover
+from mirror.metrics import METRICS, MetricsRegistry
 
 # How many keys a scan examines between yields to the event loop.
 _SCAN_SLICE = 256
@@ -202,7 +202,7 @@ class FallbackMetadataStore:
         *,
         min_backoff: float = 1.0,
         max_backoff: float = 5.0,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.primary = primary
         self.fallback = fallback

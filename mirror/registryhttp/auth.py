@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from mirror.upstream.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
+from mirror.registryhttp.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 # Refresh a token this long (at most) before it expires, so it does not lapse in flight.

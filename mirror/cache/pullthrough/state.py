@@ -15,12 +15,12 @@ import logging
 import time
 from dataclasses import dataclass
 
-from mirror.cache.fills import FillManager
-from mirror.cache.metadata import MetadataStore
+from mirror.cache.fills.manager import FillManager
 from mirror.cache.singleflight import SingleFlight
+from mirror.coordination.metadata import MetadataStore
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
-from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.metrics import METRICS, MetricsRegistry
 
 log = logging.getLogger("mirror.cache")
 
@@ -57,7 +57,7 @@ class PullThroughState:
         metadata: MetadataStore,
         *,
         negative_ttl: float = 30.0,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.fills = fills
         self.metadata = metadata

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator
 
 from anyio import to_thread
 
-from mirror.cache.fillstate import DONE, FAILED, Fill
+from mirror.cache.fills.fill import DONE, FAILED, Fill
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import CHUNK_SIZE, LocalPath, PathNotFound
 

@@ -1,4 +1,4 @@
-"""`RegistryClient`: Registry API V2 (pull side) against one upstream registry.
+"""`DistributionClient`: Registry API V2 (pull side) against one upstream registry.
 
 One pooled httpx.AsyncClient per upstream. Every request goes through three layers:
 `_retry` (bounded exponential backoff for idempotent requests on connection errors,
@@ -28,10 +28,9 @@ from httpcore._async.http11 import AsyncHTTP11Connection
 
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
-from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
-from mirror.upstream.auth import RegistryAuth, parse_challenges
-from mirror.upstream.blob import UpstreamBlob
-from mirror.upstream.errors import (
+from mirror.registryhttp.auth import RegistryAuth, parse_challenges
+from mirror.registryhttp.blob import UpstreamBlob
+from mirror.registryhttp.errors import (
     UpstreamAuthError,
     UpstreamContentError,
     UpstreamError,
@@ -39,6 +38,7 @@ from mirror.upstream.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class _Transient(UpstreamUnavailable):
     """A failure worth retrying; never leaves this module (see `_retry`)."""
 
 
-class RegistryClient:
+class DistributionClient:
     """An httpx-based client for one upstream registry. Close it with `aclose()`."""
 
     def __init__(

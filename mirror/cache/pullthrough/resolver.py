@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mirror.cache.pullthrough import PullThroughView
-from mirror.cache.state import PullThroughState
-from mirror.cache.upstreams import UpstreamGateway
-from mirror.store.registry import RegistryStore
+from mirror.cache.pullthrough.state import PullThroughState
+from mirror.cache.pullthrough.view import PullThroughView
+from mirror.store.store import Store
 from mirror.store.view import LocalView, Resolved, remember
+from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable
 
 
 class MirrorResolver:
     def __init__(
         self,
-        store: RegistryStore,
+        store: Store,
         table: RoutingTable,
         gateways: Mapping[str, UpstreamGateway],
         state: PullThroughState,

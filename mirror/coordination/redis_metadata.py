@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import redis.asyncio as aioredis
 
-from mirror.cache.metadata import check_ttl
-from mirror.cache.redisconn import (
+from mirror.coordination.metadata import check_ttl
+from mirror.coordination.redisconn import (
     as_bytes,
     check_bytes_client,
     redis_from_url,

@@ -16,8 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from mirror.cache.state import PullThroughState
-from mirror.cache.upstreams import UpstreamGateway
+from mirror.cache.pullthrough.state import PullThroughState
 from mirror.digests import Digest
 from mirror.errors import (
     BlobUnknown,
@@ -28,6 +27,8 @@ from mirror.errors import (
     RegistryError,
     Unavailable,
 )
+from mirror.registryhttp.client import FetchedManifest
+from mirror.registryhttp.errors import UpstreamError, UpstreamNotFound
 from mirror.store.blobs import BlobInfo
 from mirror.store.repository import Repository
 from mirror.store.uploads import UploadStore
@@ -39,8 +40,7 @@ from mirror.store.view import (
     TagsResult,
 )
 from mirror.types import MANIFEST_TYPES, Descriptor, Manifest, Reference
-from mirror.upstream.client import FetchedManifest
-from mirror.upstream.errors import UpstreamError, UpstreamNotFound
+from mirror.upstream.gateway import UpstreamGateway
 
 # Ask for every manifest type so indexes are cached whole and byte-for-byte.
 ACCEPT = (

@@ -16,7 +16,7 @@ from mirror.store.uploads import HashStates
 log = logging.getLogger("mirror.store")
 
 
-class RegistryStore:
+class Store:
     def __init__(self, driver: StorageDriver, *, delete_enabled: bool = False) -> None:
         self.driver = driver
         self.blobs = BlobStore(driver)

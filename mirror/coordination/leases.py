@@ -6,9 +6,9 @@ read the stored result. A lease has a ttl so that a dead holder cannot block a k
 forever; a live holder keeps it with ``keepalive()``.
 
 Implementations: `LocalCoordinator` (one process), `FileCoordinator` (processes sharing a
-directory; `mirror.cache.file_coordination`), `RedisCoordinator` (processes on many hosts;
-`mirror.cache.redis_coordination`), and `FallbackCoordinator`
-(`mirror.cache.fallback_coordination`), which degrades to an embedded coordinator while
+directory; `mirror.coordination.file_leases`), `RedisCoordinator` (processes on many hosts;
+`mirror.coordination.redis_leases`), and `FallbackCoordinator`
+(`mirror.coordination.fallback_leases`), which degrades to an embedded coordinator while
 Redis is unavailable.
 """
 
@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mirror.cache.failover import BackendUnavailable
+from mirror.coordination.failover import BackendUnavailable
 
 logger = logging.getLogger("mirror.cache")
 

@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from mirror.cache.coordination import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
-from mirror.cache.failover import BackendUnavailable
-from mirror.cache.redisconn import as_bytes, check_bytes_client, ttl_ms, unavailable_on_error
+from mirror.coordination.failover import BackendUnavailable
+from mirror.coordination.leases import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
+from mirror.coordination.redisconn import as_bytes, check_bytes_client, ttl_ms, unavailable_on_error
 
 logger = logging.getLogger("mirror.cache")
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.metrics import METRICS, MetricsRegistry
 
 logger = logging.getLogger("mirror.cache")
 
@@ -43,7 +43,7 @@ class Failover:
         *,
         min_backoff: float = 1.0,
         max_backoff: float = 5.0,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 < min_backoff <= max_backoff:

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from mirror.cache.fillstate import Fill
+from mirror.cache.fills.fill import Fill
 from mirror.store.blobs import BlobIngest
 from mirror.store.driver import CHUNK_SIZE
 

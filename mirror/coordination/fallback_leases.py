@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from mirror.cache.coordination import Coordinator, Lease, check_lease_ttl
-from mirror.cache.failover import BackendUnavailable, Failover
-from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.coordination.failover import BackendUnavailable, Failover
+from mirror.coordination.leases import Coordinator, Lease, check_lease_ttl
+from mirror.metrics import METRICS, MetricsRegistry
 
 
 class _PairedLease(Lease):
@@ -59,7 +59,7 @@ class FallbackCoordinator:
         *,
         min_backoff: float = 1.0,
         max_backoff: float = 5.0,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.primary = primary
         self.fallback = fallback

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from mirror.cache.breaker import STATE_VALUES, CircuitBreaker
 from mirror.errors import (
     BlobUnknown,
     ManifestUnknown,
@@ -17,14 +16,15 @@ from mirror.errors import (
     TooManyRequests,
     Unavailable,
 )
-from mirror.metrics import REGISTRY, MetricsRegistry
-from mirror.upstream.client import RegistryClient
-from mirror.upstream.errors import (
+from mirror.metrics import METRICS, MetricsRegistry
+from mirror.registryhttp.client import DistributionClient
+from mirror.registryhttp.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from mirror.upstream.breaker import STATE_VALUES, CircuitBreaker
 from mirror.upstream.routing import UpstreamRoute
 
 T = TypeVar("T")
@@ -54,12 +54,12 @@ class UpstreamGateway:
     def __init__(
         self,
         route: UpstreamRoute,
-        client: RegistryClient,
+        client: DistributionClient,
         *,
         freshness: float = 300.0,
         offline: bool = False,
         breaker: CircuitBreaker | None = None,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.route = route
         self.name = route.name

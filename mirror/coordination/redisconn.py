@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from mirror.cache.failover import BackendUnavailable
+from mirror.coordination.failover import BackendUnavailable
 
 DEFAULT_PORT = 6379
 

@@ -3,7 +3,7 @@
 A fill downloads a blob into a verified ingest (`BlobIngest`) in a task of its own, so it
 goes on when the client that started it goes away. Readers - the first client and any
 that come later - take the newest bytes from memory and older ones from the ingest's
-partial file, following the growing tail (`mirror.cache.follow`); once committed, the
+partial file, following the growing tail (`mirror.cache.fills.follow`); once committed, the
 rest comes from the stored blob. Because content is addressed by digest, any source at
 the same offset has the same bytes.
 
@@ -25,13 +25,13 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from mirror.cache.coordination import Coordinator
-from mirror.cache.fillstate import DONE, FAILED, PENDING, STREAMING, Fill
-from mirror.cache.follow import follow
-from mirror.cache.metadata import MetadataStore
-from mirror.cache.pump import pump
+from mirror.cache.fills.fill import DONE, FAILED, PENDING, STREAMING, Fill
+from mirror.cache.fills.follow import follow
+from mirror.cache.fills.pump import pump
+from mirror.coordination.leases import Coordinator
+from mirror.coordination.metadata import MetadataStore
 from mirror.digests import Digest
-from mirror.metrics import REGISTRY, MetricsRegistry
+from mirror.metrics import METRICS, MetricsRegistry
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.driver import PathNotFound
 from mirror.store.view import BlobContent
@@ -78,7 +78,7 @@ class FillManager:
         lease_ttl: float = 30.0,
         poll: float = 0.05,
         stall_timeout: float = 60.0,
-        metrics: MetricsRegistry = REGISTRY,
+        metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.blobs = blobs
         self.stall_timeout = stall_timeout

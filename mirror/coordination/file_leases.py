@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mirror.cache.coordination import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
-from mirror.cache.failover import BackendUnavailable
+from mirror.coordination.failover import BackendUnavailable
+from mirror.coordination.leases import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
 
 _STRIPES = 64
 _MAGIC = b"mirror-lease-1"
