@@ -38,6 +38,10 @@ class UploadRangeInvalid(BlobUploadInvalid):
         self.size = size
 
 
+class UploadBusy(BlobUploadInvalid):
+    """Another request is writing to the upload session, and did not finish in time (409)."""
+
+
 class RangeNotSatisfiable(RegistryError):
     """A `Range` request lies outside the blob (416)."""
 

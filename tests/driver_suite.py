@@ -17,6 +17,7 @@ import pytest
 
 from mirror.store.driver import (
     CHUNK_SIZE,
+    FileBusy,
     InvalidOffset,
     InvalidPath,
     PartialReadable,
@@ -447,6 +448,33 @@ class DriverSuite:
         await writer.write(blob(CHUNK_SIZE, 1))
         await writer.cancel()
         assert b"".join([c async for c in stream]) == b"abc" + blob(CHUNK_SIZE)
+
+    async def test_a_file_being_appended_to_cannot_be_moved(self, driver: StorageDriver) -> None:
+        """What an upload commit relies on: no append lands in a file after its move."""
+        await driver.put_content("/up/data", b"abc")
+        writer = await driver.writer("/up/data", append=True)
+        await writer.write(b"def")
+        with pytest.raises(FileBusy):
+            await driver.move("/up/data", "/blob/data")
+        await writer.write(b"ghi")
+        await writer.commit()
+        await driver.move("/up/data", "/blob/data")
+        assert await driver.get_content("/blob/data") == b"abcdefghi"
+        writer = await driver.writer("/blob/data", append=True)
+        await writer.cancel()
+        await driver.move("/blob/data", "/up/data")
+        assert await driver.get_content("/up/data") == b"abcdefghi"
+
+    async def test_one_append_writer_at_a_time(self, driver: StorageDriver) -> None:
+        first = await driver.writer("/up/data", append=True)
+        await first.write(b"one")
+        with pytest.raises(FileBusy):
+            await driver.writer("/up/data", append=True)
+        await first.commit()
+        second = await driver.writer("/up/data", append=True)
+        await second.write(b"two")
+        await second.commit()
+        assert await driver.get_content("/up/data") == b"onetwo"
 
     # -- stat / list -------------------------------------------------------------------
 

@@ -246,10 +246,11 @@ def test_kill_mid_upload_and_mid_commit_loses_nothing(tmp_path: Path) -> None:
         assert resumed.headers["Range"] == f"0-{held + len(tail) - 1}"
         big = stream.digest(held, tail)
         # This process never saw the session's first chunks, so finishing it reads the data
-        # to hash it before publishing it: the kill lands in the middle of that commit.
-        data = upload_data_path(root, "crash/big", location)
+        # (sealed against appends first) to hash it before publishing it: the kill lands
+        # in the middle of that commit.
+        sealed = upload_data_path(root, "crash/big", location).with_name("sealed")
         thread, outcome = in_thread(lambda: client.put(location, params={"digest": big}))
-        assert wait_for_open_file(proc.pid, data, 10), "the commit never read the upload"
+        assert wait_for_open_file(proc.pid, sealed, 10), "the commit never read the upload"
         kill9(proc)
         thread.join(30)
         assert outcome and isinstance(outcome[0], httpx.TransportError), outcome

@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 
+import redis.asyncio as aioredis
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -120,12 +121,17 @@ def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> Distributi
     storage = config.storage
     params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
     driver = create_driver(storage.driver, params)
-    store = Store(driver, delete_enabled=storage.delete_enabled)
+    redis = _redis_client(config, wiring)
+    coordinator = _coordinator(config, redis, wiring, metrics)
+    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
     resolver: Resolver
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
-        resolver = _mirror_resolver(config, config.proxy, store, wiring, metrics)
+        metadata = _metadata(config, redis, wiring, metrics)
+        resolver = _mirror_resolver(
+            config, config.proxy, store, wiring, metrics, metadata=metadata, coordinator=coordinator
+        )
     purging = storage.upload_purging
     if purging.enabled and not storage.read_only:
         job = Periodic(
@@ -145,6 +151,8 @@ def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> Distributi
         )
         wiring.startup.append(cleanup.start)
         wiring.shutdown.append(cleanup.stop)
+    if redis is not None:
+        wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
     return build_app(
@@ -164,8 +172,10 @@ def _mirror_resolver(
     store: Store,
     wiring: _Wiring,
     metrics: MetricsRegistry,
+    *,
+    metadata: MetadataStore,
+    coordinator: Coordinator,
 ) -> MirrorResolver:
-    metadata, coordinator = _coordination(config, wiring, metrics)
     gateways: dict[str, UpstreamGateway] = {}
     routes: list[UpstreamRoute] = []
     for upstream in proxy.upstreams:
@@ -195,22 +205,10 @@ def _mirror_resolver(
     return MirrorResolver(store, table, gateways, state, read_only=config.storage.read_only)
 
 
-def _coordination(
-    config: Config, wiring: _Wiring, metrics: MetricsRegistry
-) -> tuple[MetadataStore, Coordinator]:
-    """Metadata and leases: embedded on the local disk, or Redis with that as fallback."""
-    local_metadata: MetadataStore
-    local_coordinator: Coordinator
-    if config.storage.driver == "inmemory":
-        local_metadata, local_coordinator = MemoryMetadataStore(), LocalCoordinator()
-    else:
-        directory = config.cache.directory
-        local_metadata = DiskMetadataStore(os.path.join(directory, "metadata"))
-        local_coordinator = FileCoordinator(os.path.join(directory, "leases"))
-    wiring.shutdown.append(local_metadata.aclose)
-    wiring.shutdown.append(local_coordinator.aclose)
+def _redis_client(config: Config, wiring: _Wiring) -> aioredis.Redis | None:
+    """The one Redis client of the process, when Redis is configured (closed last)."""
     if config.redis is None:
-        return local_metadata, local_coordinator
+        return None
     redis = config.redis
     client = redis_from_config(
         redis.addr,
@@ -219,14 +217,42 @@ def _coordination(
         username=redis.username or None,
         dial_timeout=redis.dial_timeout or 1.0,
     )
-    shared_metadata = RedisMetadataStore(client)
-    shared_coordinator = RedisCoordinator(client)
-    wiring.shutdown.append(shared_coordinator.aclose)
-    wiring.shutdown.append(client.aclose)
-    return (
-        FallbackMetadataStore(shared_metadata, local_metadata, metrics=metrics),
-        FallbackCoordinator(shared_coordinator, local_coordinator, metrics=metrics),
-    )
+    return client
+
+
+def _coordinator(
+    config: Config, redis: aioredis.Redis | None, wiring: _Wiring, metrics: MetricsRegistry
+) -> Coordinator:
+    """Leases (upload sessions, fills): between the processes of this host through lock
+    files, and through Redis across hosts when it is configured, with those as fallback.
+    """
+    local: Coordinator
+    if config.storage.driver == "inmemory":
+        local = LocalCoordinator()
+    else:
+        local = FileCoordinator(os.path.join(config.cache.directory, "leases"))
+    wiring.shutdown.append(local.aclose)
+    if redis is None:
+        return local
+    shared = RedisCoordinator(redis)
+    wiring.shutdown.append(shared.aclose)
+    return FallbackCoordinator(shared, local, metrics=metrics)
+
+
+def _metadata(
+    config: Config, redis: aioredis.Redis | None, wiring: _Wiring, metrics: MetricsRegistry
+) -> MetadataStore:
+    """Small rebuildable state of the cache: on the local disk, or Redis with that as
+    fallback."""
+    local: MetadataStore
+    if config.storage.driver == "inmemory":
+        local = MemoryMetadataStore()
+    else:
+        local = DiskMetadataStore(os.path.join(config.cache.directory, "metadata"))
+    wiring.shutdown.append(local.aclose)
+    if redis is None:
+        return local
+    return FallbackMetadataStore(RedisMetadataStore(redis), local, metrics=metrics)
 
 
 async def _remove_tree(path: str) -> None:

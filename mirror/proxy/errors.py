@@ -29,6 +29,7 @@ TABLE: dict[type[BaseException], WireCode] = {
     e.BlobUnknown: WireCode("BLOB_UNKNOWN", 404, "blob unknown to registry"),
     e.BlobUploadInvalid: WireCode("BLOB_UPLOAD_INVALID", 400, "blob upload invalid"),
     e.UploadRangeInvalid: WireCode("BLOB_UPLOAD_INVALID", 416, "blob upload out of order"),
+    e.UploadBusy: WireCode("BLOB_UPLOAD_INVALID", 409, "blob upload busy"),
     e.BlobUploadUnknown: WireCode("BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"),
     e.DigestInvalid: WireCode("DIGEST_INVALID", 400, "provided digest did not match content"),
     e.ManifestBlobUnknown: WireCode(

@@ -160,19 +160,23 @@ class BlobStore:
         writer = await self.driver.writer(paths.blob_data(expected))
         return BlobIngest(self, writer, expected)
 
-    async def adopt(self, src: str, digest: Digest) -> BlobInfo:
-        """Move already-verified content at driver path `src` into place as `digest`.
-
-        When the blob already exists, `src` is deleted instead (same content by digest).
+    async def adopt(self, src: str, digest: Digest, size: int) -> BlobInfo:
+        """Move content verified to be `digest` (`size` bytes) at driver path `src` into
+        place. When the blob is already stored, `src` is deleted instead (same content by
+        digest) - unless the stored copy has another size: it is damaged, and replaced.
         """
-        if await self.exists(digest):
+        try:
+            stored = await self.stat(digest)
+        except BlobUnknown:
+            stored = None
+        if stored is not None and stored.size == size:
             try:
                 await self.driver.delete(src)
             except PathNotFound:
                 pass
-        else:
-            await self.driver.move(src, paths.blob_data(digest))
-        return await self.stat(digest)
+            return stored
+        await self.driver.move(src, paths.blob_data(digest))
+        return BlobInfo(digest, size)
 
     async def delete(self, digest: Digest) -> None:
         """Remove a blob's content (garbage collection only); raise BlobUnknown."""

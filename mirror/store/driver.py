@@ -38,6 +38,10 @@ class InvalidPath(StorageDriverError):
     """The path is not acceptable to drivers."""
 
 
+class FileBusy(StorageDriverError):
+    """Another writer holds the file: an append writer, which also keeps it from moving."""
+
+
 class InvalidOffset(StorageDriverError):
     """A read or write offset lies beyond the content."""
 
@@ -113,7 +117,12 @@ class StorageDriver(Protocol):
         ...
 
     async def writer(self, path: str, *, append: bool = False) -> FileWriter:
-        """Open a writer; with `append`, continue after the existing content."""
+        """Open a writer; with `append`, continue after the existing content.
+
+        A file has at most one append writer at a time (FileBusy for a second),
+        and `move` refuses it until that writer is committed or cancelled, so appended
+        bytes can never reach the place a file was moved to.
+        """
         ...
 
     async def stat(self, path: str) -> FileInfo:
@@ -125,7 +134,8 @@ class StorageDriver(Protocol):
         ...
 
     async def move(self, src: str, dst: str) -> None:
-        """Move a file, replacing `dst` atomically. Raises PathNotFound for `src`."""
+        """Move a file, replacing `dst` atomically. Raises PathNotFound for `src`, and
+        FileBusy while an append writer has `src` open."""
         ...
 
     async def delete(self, path: str) -> None:

@@ -10,9 +10,11 @@ root can be served by `mirror` as is and vice versa:
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<id>/{data,startedat}
 
-plus one addition of ours for the referrers API:
+plus additions of ours: the referrers API, and an upload's data while its commit
+verifies it (no longer `data`, so no chunk can be appended to what is being published):
 
     /docker/registry/v2/repositories/<name>/_manifests/referrers/<alg>/<subject>/<alg>/<hex>/link
+    /docker/registry/v2/repositories/<name>/_uploads/<id>/sealed
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ def upload_dir(name: str, upload_id: str) -> str:
 
 def upload_data(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/data"
+
+
+def upload_sealed(name: str, upload_id: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/sealed"
 
 
 def upload_started(name: str, upload_id: str) -> str:

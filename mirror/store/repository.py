@@ -10,8 +10,9 @@ from mirror.store.driver import PathNotFound
 from mirror.store.listings import DirectoryListings, RepositoryIndex
 from mirror.store.manifests import ManifestCache, ManifestStore
 from mirror.store.repo_blobs import RepositoryBlobs
+from mirror.store.sessions import UploadSessions
 from mirror.store.tags import TagStore
-from mirror.store.uploads import HashStates, UploadStore
+from mirror.store.uploads import UploadStore
 from mirror.types import IMAGE_TYPES, Descriptor, Manifest, Reference
 
 
@@ -22,14 +23,14 @@ class Repository:
         blobs: BlobStore,
         *,
         manifest_cache: ManifestCache,
-        hash_states: HashStates,
+        sessions: UploadSessions,
         delete_enabled: bool,
         listings: DirectoryListings,
         index: RepositoryIndex,
     ) -> None:
         self.name = name
         self.blobs = RepositoryBlobs(name, blobs)
-        self.uploads = UploadStore(name, self.blobs, hash_states)
+        self.uploads = UploadStore(name, self.blobs, sessions)
         self.manifests = ManifestStore(name, self.blobs, manifest_cache, index)
         self.tags = TagStore(name, blobs.driver, listings)
         self._driver = blobs.driver

@@ -5,24 +5,43 @@ from __future__ import annotations
 import logging
 import time
 
+from mirror.coordination.leases import Coordinator, LocalCoordinator
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import PathNotFound, StorageDriver
 from mirror.store.listings import DirectoryListings, RepositoryIndex, repositories_with
 from mirror.store.manifests import ManifestCache
 from mirror.store.repository import Repository
-from mirror.store.uploads import HashStates
+from mirror.store.sessions import UPLOAD_LEASE_TTL, UPLOAD_WAIT, UploadSessions
 
 log = logging.getLogger("mirror.store")
 
 
 class Store:
-    def __init__(self, driver: StorageDriver, *, delete_enabled: bool = False) -> None:
+    """Everything stored on one driver.
+
+    `coordinator` orders the requests of each upload session among everyone serving this
+    storage (see `mirror.store.sessions`): the default, a `LocalCoordinator`, is right
+    only when this is the one `Store` on the storage; workers and processes sharing it
+    need a `FileCoordinator` on a directory they share, replicas on other hosts Redis.
+    """
+
+    def __init__(
+        self,
+        driver: StorageDriver,
+        *,
+        delete_enabled: bool = False,
+        coordinator: Coordinator | None = None,
+        upload_wait: float = UPLOAD_WAIT,
+        upload_lease_ttl: float = UPLOAD_LEASE_TTL,
+    ) -> None:
         self.driver = driver
         self.blobs = BlobStore(driver)
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
-        self._hash_states = HashStates()
+        self._sessions = UploadSessions(
+            coordinator or LocalCoordinator(), lease_ttl=upload_lease_ttl, wait=upload_wait
+        )
         self.listings = DirectoryListings(driver)
         self.index = RepositoryIndex(driver)
 
@@ -32,7 +51,7 @@ class Store:
             name,
             self.blobs,
             manifest_cache=self._manifest_cache,
-            hash_states=self._hash_states,
+            sessions=self._sessions,
             delete_enabled=self.delete_enabled,
             listings=self.listings,
             index=self.index,

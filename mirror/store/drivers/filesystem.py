@@ -43,6 +43,7 @@ from mirror.store.drivers.base import (
 from mirror.store.drivers.fswriter import (
     AppendFileWriter,
     TempFileWriter,
+    lock_exclusive,
     make_dirs,
     open_new,
     sync_created,
@@ -152,7 +153,8 @@ class FilesystemDriver:
         return sorted(name for name in names if not is_temp_name(name))
 
     async def move(self, src: str, dst: str) -> None:
-        """Rename `src` over `dst` (creating its parents) and fsync the directory."""
+        """Rename `src` over `dst` (creating its parents) and fsync the directory; refused
+        while an append writer has `src` open."""
         await to_thread.run_sync(self._move, src, dst)
 
     def _move(self, src: str, dst: str) -> None:
@@ -160,15 +162,21 @@ class FilesystemDriver:
             raise StorageDriverError(f"cannot move {src} into itself", path=src)
         directory = self.local_path(split_path(dst)[0])
         source, target = self.local_path(src), self.local_path(dst)
-        created: list[str] = []
         try:
-            os.replace(source, target)
+            fd = os.open(source, _READ | os.O_NONBLOCK)
         except _MISSING:
-            if not os.path.lexists(source):
-                raise PathNotFound(f"{src} not found", path=src) from None
-            created = make_dirs(directory)
-            os.replace(source, target)
-        sync_created(directory, created)
+            raise PathNotFound(f"{src} not found", path=src) from None
+        try:
+            lock_exclusive(fd, f"cannot move {src}: a writer is appending to it")
+            created: list[str] = []
+            try:
+                os.replace(source, target)
+            except _MISSING:
+                created = make_dirs(directory)
+                os.replace(source, target)
+            sync_created(directory, created)
+        finally:
+            os.close(fd)
 
     async def delete(self, path: str) -> None:
         """Delete a file or a whole tree; deleting "/" empties the root. Raises PathNotFound."""

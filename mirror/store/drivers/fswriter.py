@@ -12,12 +12,13 @@ cancelled while its worker thread runs still completes.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from typing import Final
 
 from anyio import CancelScope, to_thread
 
-from mirror.store.driver import CHUNK_SIZE, StorageDriverError
+from mirror.store.driver import CHUNK_SIZE, FileBusy, StorageDriverError
 
 _BUFFER: Final = CHUNK_SIZE
 _NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -107,10 +108,31 @@ def _open_append(target: str, directory: str) -> tuple[int, int, list[str] | Non
     """(descriptor, size at open, directories created or None when the file existed)."""
     try:
         fd, created = open_new(target, directory, os.O_APPEND)
-        return fd, 0, created
     except FileExistsError:
-        fd = os.open(target, _APPEND)
-        return fd, os.fstat(fd).st_size, None
+        fd, created = os.open(target, _APPEND), None
+    try:
+        lock_exclusive(fd, "another writer is appending to it")
+        # Moved away between the open and the lock: that file is not at `target` now.
+        if not os.path.samestat(os.fstat(fd), os.stat(target)):
+            raise FileNotFoundError
+    except FileNotFoundError:
+        os.close(fd)
+        raise StorageDriverError("the file was moved away while it was opened") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, os.fstat(fd).st_size, created
+
+
+def lock_exclusive(fd: int, busy: str) -> None:
+    """Take the ``flock`` that append writers hold until they close, and that a move
+    of their file needs: so no append can ever land in a file after it was moved (an
+    upload's data once it became a blob). Raises FileBusy(`busy`) at once when someone
+    else holds it; the kernel drops it when its holder dies."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise FileBusy(busy) from None
 
 
 class _BufferedWriter:
@@ -246,6 +268,9 @@ class TempFileWriter(_BufferedWriter):
 
 class AppendFileWriter(_BufferedWriter):
     """Appends to the target in place (creating it); `cancel` rolls back to the open size.
+
+    Holds the file's exclusive ``flock`` from open to commit or cancel (see
+    `lock_exclusive`): one append writer per file, and the file cannot be moved meanwhile.
 
     Its `partial_path` is the target itself, which stays readable after the commit.
     """

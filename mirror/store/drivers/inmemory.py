@@ -22,6 +22,7 @@ from anyio.lowlevel import checkpoint
 
 from mirror.store.driver import (
     CHUNK_SIZE,
+    FileBusy,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -39,11 +40,12 @@ from mirror.store.drivers.base import (
 
 
 class _File:
-    __slots__ = ("data", "mtime")
+    __slots__ = ("appending", "data", "mtime")
 
     def __init__(self, data: bytearray) -> None:
         self.data = data
         self.mtime = time.time()
+        self.appending = False  # an append writer is open on it (it cannot be moved)
 
 
 class _Dir:
@@ -95,6 +97,8 @@ class InMemoryDriver:
         if existing is None:
             node = directory.children[name] = _File(bytearray())
             return _AppendWriter(self._root, parent, node, name, created=True)
+        if existing.appending:
+            raise FileBusy(f"another writer is appending to {path}", path=path)
         return _AppendWriter(self._root, parent, existing, name, created=False)
 
     async def stat(self, path: str) -> FileInfo:
@@ -122,6 +126,8 @@ class InMemoryDriver:
             return
         if is_inside(dst, src):
             raise StorageDriverError(f"cannot move {src} into itself", path=src)
+        if isinstance(node, _File) and node.appending:
+            raise FileBusy(f"cannot move {src}: a writer is appending to it", path=src)
         src_parent, src_name = split_path(src)
         dst_parent, dst_name = split_path(dst)
         directory = self._make_dirs(dst_parent)
@@ -302,6 +308,7 @@ class _AppendWriter(_Writer):
         self._name = name
         self._created = created
         self._initial = len(self._buffer)
+        node.appending = True
 
     @property
     def partial_path(self) -> str:
@@ -313,12 +320,14 @@ class _AppendWriter(_Writer):
         await checkpoint()
         self._check_open()
         self._closed = True
+        self._node.appending = False
 
     async def cancel(self) -> None:
         """Truncate back to the size at open (remove a file created by the open)."""
         if self._closed:
             return
         self._closed = True
+        self._node.appending = False
         del self._buffer[self._initial :]
         directory = self._holder(self._name) if self._created else None
         if directory is not None:
