@@ -17,14 +17,17 @@ import httpx
 import pytest
 
 from mirror.config import parse_config
+from mirror.coordination.fallback_leases import FallbackCoordinator
 from mirror.coordination.file_leases import FileCoordinator
 from mirror.coordination.leases import Coordinator, LocalCoordinator
+from mirror.coordination.redis_leases import RedisCoordinator
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import build_app, create_app
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver
 from tests.support.oci import digest_of, random_bytes
+from tests.support.redis import delete_prefix, redis_client, unique_prefix
 
 pytestmark = pytest.mark.anyio
 
@@ -225,3 +228,46 @@ async def test_without_shared_leases_a_late_chunk_still_never_reaches_a_blob(
         done = await two.put(location, params={"digest": digest_of(whole)})
         assert done.status_code == 201, done.text
         assert await assert_blob_is_its_digest(one, "a", digest_of(whole))
+
+
+@pytest.mark.redis
+async def test_stores_on_two_hosts_are_ordered_through_redis(tmp_path: Path) -> None:
+    """Replicas on different hosts share only the storage and Redis (each with its own
+    embedded fallback): a PUT on one waits for a PATCH on the other."""
+    client = await redis_client()
+    prefix = unique_prefix()
+    hosts = tuple(
+        FallbackCoordinator(RedisCoordinator(client, prefix), LocalCoordinator()) for _ in range(2)
+    )
+    one, two = stores_on_one_root(tmp_path / "root", (hosts[0], hosts[1]), upload_wait=5)
+    try:
+        async with one, two:
+            r = await one.post("/v2/a/blobs/uploads/")
+            location = r.headers["location"]
+            body = StalledBody()
+            results: dict[str, httpx.Response] = {}
+            put_done = anyio.Event()
+
+            async def patch() -> None:
+                results["patch"] = await one.patch(location, content=body)
+
+            async def put() -> None:
+                results["put"] = await two.put(location, params={"digest": digest_of(HEAD)})
+                put_done.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(patch)
+                await body.head_sent.wait()
+                tg.start_soon(put)
+                with anyio.move_on_after(1.0):
+                    await put_done.wait()
+                body.go_on.set()
+            assert results["patch"].status_code == 202
+            assert results["put"].status_code == 400, results["put"].text
+            assert code(results["put"]) == "DIGEST_INVALID"
+            assert not await assert_blob_is_its_digest(two, "a", digest_of(HEAD))
+    finally:
+        for host in hosts:
+            await host.aclose()
+        await delete_prefix(client, prefix)
+        await client.aclose()
