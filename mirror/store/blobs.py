@@ -126,8 +126,12 @@ class BlobStore:
         """The OS path of the blob's data when the driver is local (zero-copy sending)."""
         return self._local.local_path(paths.blob_data(digest)) if self._local else None
 
-    async def get(self, digest: Digest) -> bytes:
-        """The whole content of a small blob (manifests, configs); raise BlobUnknown."""
+    async def get(self, digest: Digest, max_size: int) -> bytes:
+        """The whole content of a small blob (manifests, configs); raise BlobUnknown, or
+        SizeInvalid when it is larger than `max_size` (known before anything is read)."""
+        size = (await self.stat(digest)).size
+        if size > max_size:
+            raise SizeInvalid(f"blob {digest} is {size} bytes, more than {max_size}")
         try:
             return await self.driver.get_content(paths.blob_data(digest))
         except PathNotFound:

@@ -12,20 +12,27 @@ from mirror.errors import (
     ManifestBlobUnknown,
     ManifestInvalid,
     ManifestUnknown,
+    SizeInvalid,
 )
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
 from mirror.store.listings import RepositoryIndex
 from mirror.store.repo_blobs import RepositoryBlobs
-from mirror.types import Manifest
+from mirror.types import MAX_MANIFEST_SIZE, Manifest
 
 
 class ManifestCache:
-    """Parsed manifests by digest (content-addressed, so never stale), bounded LRU."""
+    """Parsed manifests by digest (content-addressed, so never stale), bounded LRU.
 
-    def __init__(self, limit: int = 4096) -> None:
+    Bounded by count and by the bytes of the manifests it holds (each up to 4 MiB, so a
+    count alone would allow gigabytes); one larger than the whole budget is not kept.
+    """
+
+    def __init__(self, limit: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._items: OrderedDict[Digest, Manifest] = OrderedDict()
         self._limit = limit
+        self._max_bytes = max_bytes
+        self.size = 0
 
     def get(self, digest: Digest) -> Manifest | None:
         item = self._items.get(digest)
@@ -34,9 +41,16 @@ class ManifestCache:
         return item
 
     def put(self, manifest: Manifest) -> None:
+        if len(manifest.raw) > self._max_bytes:
+            return
+        old = self._items.pop(manifest.digest, None)
+        if old is not None:
+            self.size -= len(old.raw)
         self._items[manifest.digest] = manifest
-        if len(self._items) > self._limit:
-            self._items.popitem(last=False)
+        self.size += len(manifest.raw)
+        while len(self._items) > self._limit or self.size > self._max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self.size -= len(dropped.raw)
 
 
 def _foreign(media_type: str) -> bool:
@@ -65,15 +79,21 @@ class ManifestStore:
         return await self.load(digest)
 
     async def load(self, digest: Digest) -> Manifest:
-        """Read a manifest from the blob store without the repository check."""
+        """Read a manifest from the blob store without the repository check.
+
+        Raises ManifestUnknown when no blob has `digest`, or the blob is not a manifest:
+        larger than a manifest may be (told by its size, before reading it), or not one.
+        """
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
         try:
-            raw = await self._blobs.get(digest)
+            raw = await self._blobs.get(digest, MAX_MANIFEST_SIZE)
+            manifest = Manifest.parse(raw, digest=digest)
         except BlobUnknown:
             raise ManifestUnknown(f"manifest {digest} unknown") from None
-        manifest = Manifest.parse(raw, digest=digest)
+        except (SizeInvalid, ManifestInvalid) as exc:
+            raise ManifestUnknown(f"{digest} is not a manifest ({exc.message})") from None
         self._cache.put(manifest)
         return manifest
 
