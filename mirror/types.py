@@ -25,6 +25,7 @@ SCHEMA1_TYPES = frozenset({DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED})
 
 MAX_NAME_LENGTH = 255
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+MAX_SIZE = 2**63 - 1  # sizes are int64 on the wire (the reference's Go types)
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
@@ -100,7 +101,7 @@ class Descriptor:
             raise ManifestInvalid(f"{where}: mediaType missing")
         if not isinstance(digest, str):
             raise ManifestInvalid(f"{where}: digest missing")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
             raise ManifestInvalid(f"{where}: size missing or invalid")
         try:
             parsed = Digest.parse(digest)
@@ -158,28 +159,20 @@ class Manifest:
         """
         if len(raw) > MAX_MANIFEST_SIZE:
             raise ManifestInvalid(f"manifest larger than {MAX_MANIFEST_SIZE} bytes")
-        try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise ManifestInvalid("manifest is not valid JSON") from None
-        except RecursionError:  # nesting deeper than the parser's stack
-            raise ManifestInvalid("manifest JSON is nested too deeply") from None
-        if not isinstance(doc, dict):
-            raise ManifestInvalid("manifest is not a JSON object")
+        doc = _json_object(raw)
         declared = _strip_params(content_type)
         media_type = doc.get("mediaType")
         if media_type is not None and not isinstance(media_type, str):
             raise ManifestInvalid("mediaType is not a string")
-        if (
-            doc.get("schemaVersion") == 1
-            or media_type in SCHEMA1_TYPES
-            or declared in SCHEMA1_TYPES
-        ):
+        version = doc.get("schemaVersion")
+        # Not bool (True == 1) nor float (2.0 == 2): the reference reads an int.
+        integer = isinstance(version, int) and not isinstance(version, bool)
+        if (integer and version == 1) or media_type in SCHEMA1_TYPES or declared in SCHEMA1_TYPES:
             raise ManifestInvalid(
                 "Docker image manifest schema 1 is not supported; use schema 2 or OCI"
             )
-        if doc.get("schemaVersion") != 2:
-            raise ManifestInvalid("schemaVersion must be 2")
+        if not integer or version != 2:
+            raise ManifestInvalid("schemaVersion must be the integer 2")
         if media_type is None:
             if declared in MANIFEST_TYPES:
                 media_type = declared
@@ -233,6 +226,27 @@ class Manifest:
             artifact_type=artifact_type,
             annotations=annotations,
         )
+
+
+def _no_constant(name: str) -> object:
+    raise ManifestInvalid(f"manifest JSON has {name}, which JSON does not allow")
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in `raw`, read as the reference reads it: UTF-8 only (no byte
+    order mark, no UTF-16 or UTF-32, which Python's json would detect and accept), no
+    NaN or Infinity; invalid UTF-8 inside a string becomes U+FFFD, as in Go."""
+    # A BOM decodes to U+FEFF, which json.loads refuses; other encodings bring NULs.
+    text = raw.decode("utf-8", "replace")
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        raise ManifestInvalid("manifest is not valid UTF-8 JSON") from None
+    except RecursionError:  # nesting deeper than the parser's stack
+        raise ManifestInvalid("manifest JSON is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ManifestInvalid("manifest is not a JSON object")
+    return doc
 
 
 def _strip_params(content_type: str | None) -> str | None:
