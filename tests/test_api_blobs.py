@@ -143,10 +143,14 @@ async def test_cross_repository_mount(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/v2/dst/blobs/{digest}")).content == b"shared layer"
 
 
-async def test_mount_without_from(client: httpx.AsyncClient) -> None:
+async def test_mount_without_from_starts_an_upload(client: httpx.AsyncClient) -> None:
+    """As in registry:2: without `from` nothing is mounted (it would link any blob of the
+    store, from repositories the client may not read); a normal upload starts."""
     digest = await push_blob(client, "src", b"anywhere")
     r = await client.post(f"/v2/other/blobs/uploads/?mount={digest}")
-    assert r.status_code == 201
+    assert r.status_code == 202, r.text
+    assert "/v2/other/blobs/uploads/" in r.headers["location"]
+    assert (await client.head(f"/v2/other/blobs/{digest}")).status_code == 404
 
 
 async def test_mount_failure_starts_an_upload(client: httpx.AsyncClient) -> None:

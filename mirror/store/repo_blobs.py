@@ -42,9 +42,13 @@ class RepositoryBlobs:
         if not await links.remove(self._driver, paths.layer_link(self.name, digest)):
             raise BlobUnknown(f"blob {digest} unknown to repository {self.name}")
 
-    async def mount(self, digest: Digest, source: RepositoryBlobs | None) -> BlobInfo | None:
-        """Link a blob from `source` (or from anywhere when None); None when impossible."""
-        if source is not None and not await source.is_linked(digest):
+    async def mount(self, digest: Digest, source: RepositoryBlobs) -> BlobInfo | None:
+        """Link a blob that is linked to `source`; None when it is not (nothing changes).
+
+        There is no mount from anywhere: that would let a repository read blobs pushed
+        to repositories its client may not read.
+        """
+        if not await source.is_linked(digest):
             return None
         try:
             info = await self.store.stat(digest)

@@ -102,7 +102,8 @@ class RepositoryView(Protocol):
         ...
 
     async def mount(self, digest: Digest, source: str | None) -> BlobInfo | None:
-        """Link a blob from repository `source` (any when None); None when impossible."""
+        """Link a blob that repository `source` has; None when it cannot be mounted (no
+        `source`, as in registry:2, or not there), and the client uploads it instead."""
         ...
 
 
@@ -165,9 +166,10 @@ class LocalView:
 
     async def mount(self, digest: Digest, source: str | None) -> BlobInfo | None:
         self._writable()
+        if source is None:
+            return None
         blobs = self.repository.blobs
-        origin = RepositoryBlobs(source, blobs.store) if source is not None else None
-        return await blobs.mount(digest, origin)
+        return await blobs.mount(digest, RepositoryBlobs(source, blobs.store))
 
 
 @dataclass(frozen=True, slots=True)
