@@ -10,11 +10,13 @@ root can be served by `mirror` as is and vice versa:
     /docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<id>/{data,startedat}
 
-plus additions of ours: the referrers API, and an upload's data while its commit
-verifies it (no longer `data`, so no chunk can be appended to what is being published):
+plus additions of ours: the referrers API, an upload's data while its commit verifies
+it (no longer `data`, so no chunk can be appended to what is being published), and the
+upstreams a blob was cached from (by the first component of their cache repositories):
 
     /docker/registry/v2/repositories/<name>/_manifests/referrers/<alg>/<subject>/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<id>/sealed
+    /docker/registry/v2/blobs/<alg>/<hex[:2]>/<hex>/origins/<upstream>
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def blob_data(digest: Digest) -> str:
 
 def blob_dir(digest: Digest) -> str:
     return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}"
+
+
+def blob_origin(digest: Digest, origin: str) -> str:
+    return f"{BLOBS}/{digest.algorithm}/{digest.hex[:2]}/{digest.hex}/origins/{origin}"
 
 
 def repository(name: str) -> str:

@@ -1,4 +1,12 @@
-"""A repository's view of the blob store: only blobs linked to it are visible."""
+"""A repository's view of the blob store: only blobs linked to it are visible.
+
+A blob becomes linked to a repository when it is pushed there, mounted from a repository
+that has it, or - for a cache of an upstream - fetched from that upstream. A cache
+repository may also link a blob that another cache repository of the same upstream
+fetched (content is stored once, and every repository of that upstream could fetch it
+from there), never one pushed to a local repository or cached from another upstream:
+those it would have no right to read.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +39,36 @@ class RepositoryBlobs:
             raise BlobUnknown(f"blob {digest} unknown to repository {self.name}")
         return await self.store.open(digest, offset)
 
-    async def link(self, digest: Digest) -> None:
-        """Make a stored blob readable in this repository (idempotent)."""
+    async def link(self, digest: Digest, *, origin: str | None = None) -> None:
+        """Make a stored blob readable in this repository (idempotent).
+
+        `origin` names the upstream a cache repository fetched the blob from (a valid
+        path component, such as the first component of the cache's repository names); it
+        is recorded with the blob so that `link_cached` lets that upstream's other cache
+        repositories link it too.
+        """
+        if origin is not None:
+            path = paths.blob_origin(digest, origin)
+            if not await links.link_exists(self._driver, path):
+                await links.write_link(self._driver, path, digest)
         path = paths.layer_link(self.name, digest)
         if not await links.link_exists(self._driver, path):
             await links.write_link(self._driver, path, digest)
+
+    async def link_cached(self, digest: Digest, origin: str) -> BlobInfo:
+        """A stored blob for this cache repository of upstream `origin`: linked here
+        already, or fetched from `origin` for one of its other cache repositories (then
+        linked here as well). Raise BlobUnknown otherwise - for a blob pushed to a local
+        repository or cached from another upstream too; the caller may still link it
+        after the upstream confirmed it serves that blob here.
+        """
+        if not await self.is_linked(digest):
+            if not await links.link_exists(self._driver, paths.blob_origin(digest, origin)):
+                raise BlobUnknown(f"blob {digest} is not cached from {origin}")
+            info = await self.store.stat(digest)
+            await self.link(digest)
+            return info
+        return await self.store.stat(digest)
 
     async def unlink(self, digest: Digest) -> None:
         """Remove the blob from this repository; raise BlobUnknown when not linked."""
