@@ -106,6 +106,10 @@ class ReadOnly(Unsupported):
     """The registry is in read-only mode."""
 
 
+class InsufficientStorage(RegistryError):
+    """The registry's storage is full: nothing more can be written until space is freed."""
+
+
 class TooManyRequests(RegistryError):
     """The client (or our upstream) is being rate limited."""
 

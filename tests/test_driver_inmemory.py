@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from mirror.store.driver import (
     RedirectURL,
     StorageDriver,
     StorageDriverError,
+    StorageFull,
 )
 from mirror.store.drivers import create_driver
 from mirror.store.drivers.base import CheckedDriver, ChunkStream
@@ -181,3 +183,17 @@ async def test_wrapper_turns_os_errors_into_driver_errors() -> None:
             await call
         assert not isinstance(info.value, OSError)
         assert (info.value.path, info.value.driver) == ("/w", "inmemory")
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+async def test_a_full_disk_is_its_own_driver_error(code: int) -> None:
+    class Full(InMemoryDriver):
+        async def put_content(self, path: str, content: bytes) -> None:
+            raise OSError(code, os.strerror(code))
+
+    with pytest.raises(StorageFull) as info:
+        await CheckedDriver(Full()).put_content("/p", b"x")
+    assert (info.value.path, info.value.driver) == ("/p", "inmemory")
+    writer = await CheckedDriver(FaultyMemory()).writer("/w")
+    with pytest.raises(StorageFull):
+        await writer.write(b"x")

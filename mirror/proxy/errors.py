@@ -50,6 +50,7 @@ TABLE: dict[type[BaseException], WireCode] = {
     e.ReadOnly: WireCode("UNSUPPORTED", 405, "the registry is in read-only mode"),
     e.TooManyRequests: WireCode("TOOMANYREQUESTS", 429, "too many requests"),
     e.Unavailable: WireCode("UNAVAILABLE", 503, "service unavailable"),
+    e.InsufficientStorage: WireCode("UNAVAILABLE", 507, "insufficient storage"),
 }
 UNKNOWN = WireCode("UNKNOWN", 500, "unknown error")
 NOT_FOUND = WireCode("NOT_FOUND", 404, "unknown API endpoint")

@@ -38,6 +38,10 @@ class InvalidPath(StorageDriverError):
     """The path is not acceptable to drivers."""
 
 
+class StorageFull(StorageDriverError):
+    """No space is left (or the quota is used up) where the driver writes."""
+
+
 class FileBusy(StorageDriverError):
     """Another writer holds the file: an append writer, which also keeps it from moving."""
 

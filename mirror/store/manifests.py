@@ -16,6 +16,7 @@ from mirror.errors import (
 )
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
+from mirror.store.faults import storage_faults
 from mirror.store.listings import RepositoryIndex
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.types import MAX_MANIFEST_SIZE, Manifest
@@ -119,15 +120,18 @@ class ManifestStore:
             await self._verify_references(manifest)
         # The content first; then, all at once, what points at it (each write is durable
         # on its own, so one round of fsyncs instead of one after another).
-        await self._blobs.put(raw, actual)
-        new_repository = not await links.link_exists(self._driver, paths.manifests_dir(self.name))
-        writes = [links.write_link(self._driver, paths.revision_link(self.name, actual), actual)]
-        if manifest.subject is not None:
-            path = paths.referrer_link(self.name, manifest.subject.digest, actual)
-            writes.append(links.write_link(self._driver, path, actual))
-        if new_repository:
-            writes.append(self._index.created(self.name))
-        await asyncio.gather(*writes)
+        with storage_faults():
+            await self._blobs.put(raw, actual)
+            manifests = paths.manifests_dir(self.name)
+            new_repository = not await links.link_exists(self._driver, manifests)
+            revision = paths.revision_link(self.name, actual)
+            writes = [links.write_link(self._driver, revision, actual)]
+            if manifest.subject is not None:
+                path = paths.referrer_link(self.name, manifest.subject.digest, actual)
+                writes.append(links.write_link(self._driver, path, actual))
+            if new_repository:
+                writes.append(self._index.created(self.name))
+            await asyncio.gather(*writes)
         self._cache.put(manifest)
         return manifest
 

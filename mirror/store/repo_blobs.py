@@ -16,6 +16,7 @@ from mirror.digests import Digest
 from mirror.errors import BlobUnknown
 from mirror.store import links, paths
 from mirror.store.blobs import BlobInfo, BlobStore
+from mirror.store.faults import storage_faults
 
 
 class RepositoryBlobs:
@@ -47,13 +48,13 @@ class RepositoryBlobs:
         is recorded with the blob so that `link_cached` lets that upstream's other cache
         repositories link it too.
         """
+        wanted = [paths.layer_link(self.name, digest)]
         if origin is not None:
-            path = paths.blob_origin(digest, origin)
-            if not await links.link_exists(self._driver, path):
-                await links.write_link(self._driver, path, digest)
-        path = paths.layer_link(self.name, digest)
-        if not await links.link_exists(self._driver, path):
-            await links.write_link(self._driver, path, digest)
+            wanted.insert(0, paths.blob_origin(digest, origin))
+        with storage_faults():
+            for path in wanted:
+                if not await links.link_exists(self._driver, path):
+                    await links.write_link(self._driver, path, digest)
 
     async def link_cached(self, digest: Digest, origin: str) -> BlobInfo:
         """A stored blob for this cache repository of upstream `origin`: linked here

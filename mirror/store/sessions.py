@@ -18,6 +18,7 @@ it: a client resuming after a crash gets through.
 
 from __future__ import annotations
 
+import errno
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from mirror.coordination.failover import BackendUnavailable
 from mirror.coordination.leases import Coordinator, Lease
 from mirror.digests import DigestHasher
 from mirror.errors import Unavailable, UploadBusy
+from mirror.store.faults import storage_full
 
 UPLOAD_LEASE_TTL = 10.0
 UPLOAD_WAIT = 15.0
@@ -83,7 +85,8 @@ class UploadSessions:
         """Hold the session's lease while inside (renewed in the background).
 
         Waits up to `wait` seconds for another holder, then raises UploadBusy; raises
-        Unavailable when the coordinator cannot be asked. The lease is released on exit.
+        Unavailable when the coordinator cannot be asked (InsufficientStorage when it
+        cannot write its lease files on a full disk). The lease is released on exit.
         Check `lease.lost` before making a change final: it is True when the lease ran
         out (this process stalled past its ttl) and someone else took the session.
         """
@@ -104,5 +107,9 @@ class UploadSessions:
                 await self.coordinator.wait_released(lease_key, remaining)
         except BackendUnavailable as exc:
             raise Unavailable(f"upload {upload_id} cannot be locked now: {exc}") from None
+        except OSError as exc:  # the file coordinator's own files
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise storage_full() from exc
+            raise Unavailable(f"upload {upload_id} cannot be locked now: {exc}") from exc
         async with lease.keepalive():
             yield lease

@@ -6,6 +6,7 @@ from mirror.digests import Digest
 from mirror.errors import ManifestUnknown, NameUnknown
 from mirror.store import links, paths
 from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.faults import storage_faults
 from mirror.store.listings import DirectoryListings
 
 
@@ -32,11 +33,14 @@ class TagStore:
         (nothing here reads it; cached tags of an upstream skip it and its fsync).
         """
         # `current` first: a crash in between must not leave a listed tag that is not there.
-        await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
-        if history:
-            index = paths.tag_index_link(self.name, tag, digest)
-            await links.write_link(self._driver, index, digest)
-        self._listings.invalidate(paths.tags_dir(self.name))
+        try:
+            with storage_faults():
+                await links.write_link(self._driver, paths.tag_current(self.name, tag), digest)
+                if history:
+                    index = paths.tag_index_link(self.name, tag, digest)
+                    await links.write_link(self._driver, index, digest)
+        finally:
+            self._listings.invalidate(paths.tags_dir(self.name))
 
     async def untag(self, tag: str) -> None:
         """Remove a tag; raise ManifestUnknown when it does not exist."""

@@ -35,6 +35,7 @@ from mirror.errors import (
 from mirror.store import links, paths
 from mirror.store.blobs import BlobInfo
 from mirror.store.driver import FileBusy, PathNotFound, StorageDriver
+from mirror.store.faults import storage_faults
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.sessions import UploadSessions
 
@@ -64,10 +65,11 @@ class UploadStore:
     async def start(self) -> UploadStatus:
         upload_id = str(uuid.uuid4())
         now = time.time()
-        await self._driver.put_content(
-            paths.upload_started(self.name, upload_id), f"{now:.6f}".encode()
-        )
-        await self._driver.put_content(paths.upload_data(self.name, upload_id), b"")
+        with storage_faults():
+            await self._driver.put_content(
+                paths.upload_started(self.name, upload_id), f"{now:.6f}".encode()
+            )
+            await self._driver.put_content(paths.upload_data(self.name, upload_id), b"")
         self._hashes.keep((self.name, upload_id), DigestHasher())
         return UploadStatus(upload_id, 0, now)
 
@@ -114,8 +116,9 @@ class UploadStore:
         on any failure the chunk is rolled back entirely.
         """
         key = (self.name, self._check_id(upload_id))
-        async with self._sessions.exclusive(key) as lease:
-            return await self._append(key, lease, body, start, length)
+        with storage_faults():
+            async with self._sessions.exclusive(key) as lease:
+                return await self._append(key, lease, body, start, length)
 
     async def _append(
         self,
@@ -170,6 +173,17 @@ class UploadStore:
         UploadBusy. The chunk, the check and the publication happen under one lease.
         """
         key = (self.name, self._check_id(upload_id))
+        with storage_faults():
+            return await self._finish(key, digest, body, length)
+
+    async def _finish(
+        self,
+        key: tuple[str, str],
+        digest: Digest,
+        body: AsyncIterable[bytes] | None,
+        length: int | None,
+    ) -> BlobInfo:
+        upload_id = key[1]
         async with self._sessions.exclusive(key) as lease:
             if body is not None:
                 await self._append(key, lease, body, None, length)

@@ -2,13 +2,15 @@
 
 `CheckedDriver` wraps each driver the registry hands out. It enforces the path rules of
 `mirror.store.driver` before the inner driver sees a path, fills `path` and `driver` on the
-errors the inner driver raises, and turns stray `OSError`s into `StorageDriverError`, so
-the stores above only ever handle the driver errors. It sits on every request's hot path,
-so it adds one path check and one ``try`` per call and nothing per chunk beyond one await.
+errors the inner driver raises, and turns stray `OSError`s into `StorageDriverError` (a
+full disk or quota into `StorageFull`), so the stores above only ever handle the driver
+errors. It sits on every request's hot path, so it adds one path check and one ``try``
+per call and nothing per chunk beyond one await.
 """
 
 from __future__ import annotations
 
+import errno
 import re
 import uuid
 from abc import abstractmethod
@@ -25,6 +27,7 @@ from mirror.store.driver import (
     RedirectURL,
     StorageDriver,
     StorageDriverError,
+    StorageFull,
     check_path,
 )
 
@@ -108,9 +111,13 @@ def _fill(exc: StorageDriverError, path: str, driver: str) -> None:
         exc.driver = driver
 
 
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def _from_os(exc: OSError, op: str, path: str, driver: str) -> StorageDriverError:
     reason = exc.strerror or exc.__class__.__name__
-    return StorageDriverError(f"{driver}: {op} {path} failed: {reason}", path=path, driver=driver)
+    kind = StorageFull if exc.errno in _FULL else StorageDriverError
+    return kind(f"{driver}: {op} {path} failed: {reason}", path=path, driver=driver)
 
 
 class _CheckedStream(ChunkStream):
