@@ -23,8 +23,12 @@ from mirror.coordination.leases import Coordinator, LocalCoordinator
 from mirror.coordination.redis_leases import RedisCoordinator
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import build_app, create_app
+from mirror.store.blobs import BlobStore
 from mirror.store.drivers import create_driver
+from mirror.store.repo_blobs import RepositoryBlobs
+from mirror.store.sessions import UploadSessions, lease_key
 from mirror.store.store import Store
+from mirror.store.uploads import UploadStore
 from mirror.store.view import LocalResolver
 from tests.support.oci import digest_of, random_bytes
 from tests.support.redis import delete_prefix, redis_client, unique_prefix
@@ -271,3 +275,26 @@ async def test_stores_on_two_hosts_are_ordered_through_redis(tmp_path: Path) -> 
             await host.aclose()
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+async def test_abandoned_sessions_leave_no_state_behind_in_the_process() -> None:
+    """The old per-upload lock map grew by one lock per session, forever."""
+    coordinator = LocalCoordinator()
+    sessions = UploadSessions(coordinator, hash_limit=8)
+    blobs = RepositoryBlobs("a", BlobStore(create_driver("inmemory", {})))
+    uploads = UploadStore("a", blobs, sessions)
+    started = []
+    for i in range(40):
+        status = await uploads.start()
+        await uploads.append(status.id, chunks(b"chunk %d" % i))
+        if i % 4 == 0:
+            await uploads.cancel(status.id)
+        started.append(status.id)
+    assert len(sessions.hashes) <= 8
+    for upload_id in started:
+        assert await coordinator.holder_info(lease_key(("a", upload_id))) is None
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part

@@ -36,6 +36,12 @@ UPLOAD_WAIT = 15.0
 SessionKey = tuple[str, str]  # (repository, upload id)
 
 
+def lease_key(key: SessionKey) -> str:
+    """The coordinator key of an upload session's lease."""
+    name, upload_id = key
+    return f"upload:{name}/{upload_id}"
+
+
 class HashStates:
     """Per-process running hashes of upload sessions, bounded (LRU).
 
@@ -90,12 +96,12 @@ class UploadSessions:
         Check `lease.lost` before making a change final: it is True when the lease ran
         out (this process stalled past its ttl) and someone else took the session.
         """
-        name, upload_id = key
-        lease_key = f"upload:{name}/{upload_id}"
+        upload_id = key[1]
+        leased = lease_key(key)
         deadline = time.monotonic() + self.wait
         try:
             while True:
-                lease = await self.coordinator.acquire(lease_key, self.lease_ttl)
+                lease = await self.coordinator.acquire(leased, self.lease_ttl)
                 if lease is not None:
                     break
                 remaining = deadline - time.monotonic()
@@ -104,7 +110,7 @@ class UploadSessions:
                         f"upload {upload_id} is busy: another request is writing to it; "
                         "retry once that request has finished"
                     )
-                await self.coordinator.wait_released(lease_key, remaining)
+                await self.coordinator.wait_released(leased, remaining)
         except BackendUnavailable as exc:
             raise Unavailable(f"upload {upload_id} cannot be locked now: {exc}") from None
         except OSError as exc:  # the file coordinator's own files
