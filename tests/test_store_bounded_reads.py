@@ -19,7 +19,7 @@ from mirror.store.drivers import create_driver
 from mirror.store.manifests import ManifestCache
 from mirror.store.store import Store
 from mirror.types import Manifest
-from tests.support.oci import manifest_bytes, push_blob, random_bytes
+from tests.support.oci import OCI_MANIFEST, manifest_bytes, push_blob, push_image, random_bytes
 from tests.support.upstreams import MirrorRig, make_rig
 
 pytestmark = pytest.mark.anyio
@@ -56,6 +56,30 @@ async def test_manifest_get_by_the_digest_of_a_cached_layer(rig: MirrorRig) -> N
     assert isinstance(response, httpx.Response), response
     assert response.status_code == 404, response.text
     assert response.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+async def test_an_upstream_head_naming_a_cached_layer(rig: MirrorRig) -> None:
+    """A tag's revalidation HEAD that answers with a layer's digest (a broken or hostile
+    upstream) must not read that layer whole either."""
+    layer = await push_blob(rig.mirror, "local/big", LARGE)
+    await push_image(rig.upstream, "library/app", "v1")
+    assert (await rig.mirror.get("/v2/app/manifests/v1")).status_code == 200
+
+    def lie(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "HEAD" and request.url.path.endswith("/manifests/v1"):
+            headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": layer}
+            return httpx.Response(200, headers=headers)
+        return None
+
+    rig.transport.fault = lie
+    rig.gateway.freshness = 0.0
+    peak, response = await peak_of(lambda: rig.mirror.get("/v2/app/manifests/v1"))
+    assert peak < BOUND, f"{peak} bytes allocated"
+    assert isinstance(response, httpx.Response), response
+    # The cached tag (stale), or the upstream's miss of the digest it named; never a 5xx.
+    assert response.status_code in (200, 404), response.text
+    if response.status_code == 404:
+        assert response.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
 
 
 async def test_manifest_load_of_a_large_blob_reads_nothing(tmp_path: Path) -> None:
