@@ -9,6 +9,7 @@ runs. The ``anyio_backend`` fixture comes from tests/conftest.py.
 
 from __future__ import annotations
 
+import gc
 import random
 import time
 
@@ -464,6 +465,15 @@ class DriverSuite:
         await writer.cancel()
         await driver.move("/blob/data", "/up/data")
         assert await driver.get_content("/up/data") == b"abcdefghi"
+
+    async def test_an_abandoned_append_writer_frees_its_file(self, driver: StorageDriver) -> None:
+        writer = await driver.writer("/up/data", append=True)
+        await writer.write(b"kept?")
+        del writer
+        gc.collect()
+        await driver.move("/up/data", "/moved")
+        again = await driver.writer("/moved", append=True)
+        await again.commit()
 
     async def test_one_append_writer_at_a_time(self, driver: StorageDriver) -> None:
         first = await driver.writer("/up/data", append=True)

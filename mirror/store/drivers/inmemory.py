@@ -332,3 +332,8 @@ class _AppendWriter(_Writer):
         directory = self._holder(self._name) if self._created else None
         if directory is not None:
             del directory.children[self._name]
+
+    def __del__(self) -> None:
+        # As the kernel drops a dead writer's lock: a writer nobody closed frees its file.
+        if not self._closed:
+            self._node.appending = False
