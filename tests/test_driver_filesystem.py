@@ -26,6 +26,7 @@ from mirror.store.driver import (
 )
 from mirror.store.drivers import create_driver, driver_names
 from tests.driver_suite import DriverSuite, blob, read_all
+from tests.driver_suite_traits import AppendSuite, DirectorySuite, PartialReadSuite
 from tests.support.binaries import require_binary
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +36,7 @@ def make(root: Path) -> StorageDriver:
     return create_driver("filesystem", {"rootdirectory": str(root)})
 
 
-class TestFilesystemDriver(DriverSuite):
+class TestFilesystemDriver(DriverSuite, DirectorySuite, AppendSuite, PartialReadSuite):
     @pytest.fixture
     def driver(self, tmp_path: Path) -> StorageDriver:
         return make(tmp_path / "root")
