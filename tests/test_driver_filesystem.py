@@ -285,7 +285,7 @@ async def test_commits_are_fsynced_in_order(tmp_path: Path) -> None:
 
 
 def test_factory_rejects_bad_configuration(tmp_path: Path) -> None:
-    assert driver_names() == ["filesystem", "inmemory"]
+    assert driver_names() == ["azure", "filesystem", "inmemory", "s3"]
     with pytest.raises(ValueError, match=r"unknown storage driver 's4'.*filesystem, inmemory"):
         create_driver("s4", {})
     for params in ({}, {"rootdirectory": ""}, {"rootdirectory": 5}):
