@@ -10,6 +10,7 @@ import pytest
 
 from mirror.proxy.app import standalone_app
 from mirror.store.drivers import create_driver
+from tests.support.emulators import azure_emulator, s3_emulator  # noqa: F401 (fixtures)
 
 AppFactory = Callable[..., httpx.AsyncClient]
 

@@ -26,6 +26,7 @@ from mirror.store.driver import (
 )
 from mirror.store.drivers import create_driver, driver_names
 from tests.driver_suite import DriverSuite, blob, read_all
+from tests.driver_suite_traits import AppendSuite, DirectorySuite, PartialReadSuite
 from tests.support.binaries import require_binary
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +36,7 @@ def make(root: Path) -> StorageDriver:
     return create_driver("filesystem", {"rootdirectory": str(root)})
 
 
-class TestFilesystemDriver(DriverSuite):
+class TestFilesystemDriver(DriverSuite, DirectorySuite, AppendSuite, PartialReadSuite):
     @pytest.fixture
     def driver(self, tmp_path: Path) -> StorageDriver:
         return make(tmp_path / "root")
@@ -284,7 +285,7 @@ async def test_commits_are_fsynced_in_order(tmp_path: Path) -> None:
 
 
 def test_factory_rejects_bad_configuration(tmp_path: Path) -> None:
-    assert driver_names() == ["filesystem", "inmemory"]
+    assert driver_names() == ["azure", "filesystem", "inmemory", "s3"]
     with pytest.raises(ValueError, match=r"unknown storage driver 's4'.*filesystem, inmemory"):
         create_driver("s4", {})
     for params in ({}, {"rootdirectory": ""}, {"rootdirectory": 5}):

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from mirror.store.driver import (
+    DriverTraits,
     FileInfo,
     FileWriter,
     InvalidPath,
     LocalPath,
+    OperationUnsupported,
     PartialReadable,
     RedirectURL,
     StorageDriver,
@@ -24,11 +26,12 @@ from mirror.store.drivers.base import CheckedDriver, ChunkStream
 from mirror.store.drivers.filesystem import FilesystemDriver
 from mirror.store.drivers.inmemory import InMemoryDriver
 from tests.driver_suite import DriverSuite, read_all
+from tests.driver_suite_traits import AppendSuite, DirectorySuite, PartialReadSuite
 
 pytestmark = pytest.mark.anyio
 
 
-class TestInMemoryDriver(DriverSuite):
+class TestInMemoryDriver(DriverSuite, DirectorySuite, AppendSuite, PartialReadSuite):
     @pytest.fixture
     def driver(self) -> StorageDriver:
         return create_driver("inmemory", {})
@@ -197,3 +200,22 @@ async def test_a_full_disk_is_its_own_driver_error(code: int) -> None:
     writer = await CheckedDriver(FaultyMemory()).writer("/w")
     with pytest.raises(StorageFull):
         await writer.write(b"x")
+
+
+class NoAppendMemory(InMemoryDriver):
+    traits = DriverTraits(append=False, directories=True)
+
+
+async def test_wrapper_declares_the_inner_traits_and_refuses_append() -> None:
+    assert create_driver("inmemory", {}).traits == DriverTraits(append=True, directories=True)
+    driver = CheckedDriver(NoAppendMemory())
+    assert driver.traits == DriverTraits(append=False, directories=True)
+    with pytest.raises(OperationUnsupported) as info:
+        await driver.writer("/x", append=True)
+    assert (info.value.path, info.value.driver) == ("/x", "inmemory")
+    with pytest.raises(InvalidPath):
+        await driver.writer("bad", append=True)
+    assert await driver.list("/") == []
+    writer = await driver.writer("/x")
+    await writer.commit()
+    assert await driver.list("/") == ["x"]

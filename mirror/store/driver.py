@@ -5,7 +5,9 @@ Paths are absolute, slash-separated, and made of components matching
 `mirror.store.drivers.base.CheckedDriver` enforces this for every driver.
 
 Drivers raise only the errors defined here; the stores above translate them into domain
-errors. Optional capabilities are separate protocols checked with ``isinstance``.
+errors. What a driver can do beyond the common contract is declared: optional methods are
+separate protocols checked with ``isinstance`` (`LocalPath`, `RedirectURL`), differences in
+behaviour are flags on `DriverTraits` (append writers, real directories).
 """
 
 from __future__ import annotations
@@ -50,11 +52,46 @@ class InvalidOffset(StorageDriverError):
     """A read or write offset lies beyond the content."""
 
 
+class OperationUnsupported(StorageDriverError):
+    """The driver cannot do this at all (see `DriverTraits`); asking again will not help."""
+
+
+class StorageUnavailable(StorageDriverError):
+    """The storage service could not be used now: the connection was refused or reset, a
+    request timed out, or the service answered 5xx or throttled (429, 503 SlowDown), after
+    the driver's bounded retries.
+
+    Transient by nature: the same call may succeed later, so the stores above answer 503
+    UNAVAILABLE rather than 500. Nothing partial was made visible by the failed call.
+    """
+
+
 def check_path(path: str) -> str:
     """Return `path` if it follows the path rules, else raise InvalidPath."""
     if path == "/" or (len(path) <= 4096 and _PATH.fullmatch(path)):
         return path
     raise InvalidPath(f"invalid path {path[:200]!r}", path=path)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverTraits:
+    """Behaviour a driver declares, so callers (and the shared driver suite) can rely on it.
+
+    `append`: ``writer(path, append=True)`` continues an existing file in place. Object
+    stores cannot append to an object without rewriting it; their drivers declare False,
+    and `CheckedDriver` then refuses append writers with `OperationUnsupported`.
+
+    `directories`: directories are entries of their own, as on a file system. A writer
+    creates its parents at open, an emptied directory still lists as ``[]``, a name is a
+    file or a directory but never both (writes over the other kind fail), and `move` moves
+    whole trees. Without it (object stores) a directory is only a key prefix: it exists
+    exactly while some object lies below it (`list` and `stat` of it raise PathNotFound
+    otherwise), writes do not look for a file or directory of the same name, and `move`
+    moves single files (a directory raises `OperationUnsupported`).
+    """
+
+    append: bool
+    directories: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +139,7 @@ class PartialReadable(Protocol):
 
 class StorageDriver(Protocol):
     name: str
+    traits: DriverTraits
 
     async def get_content(self, path: str) -> bytes:
         """The whole content of a small object. Raises PathNotFound."""
@@ -125,12 +163,17 @@ class StorageDriver(Protocol):
 
         A file has at most one append writer at a time (FileBusy for a second),
         and `move` refuses it until that writer is committed or cancelled, so appended
-        bytes can never reach the place a file was moved to.
+        bytes can never reach the place a file was moved to. Append writers need
+        ``traits.append``; otherwise OperationUnsupported.
         """
         ...
 
     async def stat(self, path: str) -> FileInfo:
-        """Size and modification time of a file, or `is_dir`. Raises PathNotFound."""
+        """Size and modification time of a file, or `is_dir`. Raises PathNotFound.
+
+        Drivers without ``traits.directories`` keep no time for a directory and report the
+        time of the call, so mtime-keyed caches never trust a listing of one.
+        """
         ...
 
     async def list(self, path: str) -> list[str]:
@@ -139,7 +182,11 @@ class StorageDriver(Protocol):
 
     async def move(self, src: str, dst: str) -> None:
         """Move a file, replacing `dst` atomically. Raises PathNotFound for `src`, and
-        FileBusy while an append writer has `src` open."""
+        FileBusy while an append writer has `src` open.
+
+        Readers of `dst` see the old or the new content, never a mix. On object stores the
+        move is a server-side copy then a delete: a crash in between leaves both names.
+        """
         ...
 
     async def delete(self, path: str) -> None:
@@ -161,5 +208,7 @@ class RedirectURL(Protocol):
     """A driver that can hand clients a URL to fetch content directly (object stores)."""
 
     async def redirect_url(self, path: str, method: str) -> str | None:
-        """A URL serving `path`, or None to serve through the registry."""
+        """A URL serving `path` to an HTTP `method` (GET, HEAD), or None to serve through
+        the registry. The URL is signed and expires after the driver's configured lifetime;
+        it does not check that `path` exists."""
         ...

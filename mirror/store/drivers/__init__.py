@@ -1,7 +1,9 @@
 """Storage drivers by name; every driver handed out is wrapped in `CheckedDriver`.
 
 Driver modules are imported only when asked for, so a driver's optional dependencies
-(object store SDKs) are needed only by deployments that use it.
+(obstore, for s3 and azure) are needed only by deployments that use it; parameters are
+validated before that (`s3params`, `azureparams` import no SDK). `gcs` is a known name
+that is refused with the reason.
 """
 
 from __future__ import annotations
@@ -34,7 +36,52 @@ def _inmemory(params: Mapping[str, object]) -> StorageDriver:
     return InMemoryDriver()
 
 
-_FACTORIES: dict[str, _Factory] = {"filesystem": _filesystem, "inmemory": _inmemory}
+def _s3(params: Mapping[str, object]) -> StorageDriver:
+    from mirror.store.drivers.s3params import s3_settings
+
+    settings = s3_settings(params)
+    _need_obstore("s3")
+    from mirror.store.drivers.s3 import S3Driver
+
+    return S3Driver(settings)
+
+
+def _azure(params: Mapping[str, object]) -> StorageDriver:
+    from mirror.store.drivers.azureparams import azure_settings
+
+    settings = azure_settings(params)
+    _need_obstore("azure")
+    from mirror.store.drivers.azure import AzureDriver
+
+    return AzureDriver(settings)
+
+
+# Known names that are refused, with the reason (instead of "unknown storage driver").
+REFUSED: dict[str, str] = {
+    "gcs": (
+        "storage driver 'gcs' is not shipped yet: no GCS driver has been tested against an "
+        "emulator; use s3 (Google Cloud Storage also serves the S3 XML API with HMAC keys) "
+        "or azure"
+    ),
+}
+
+
+def _need_obstore(name: str) -> None:
+    try:
+        import obstore  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            f"storage driver {name!r} needs the obstore package: "
+            f"pip install 'mirror-registry[{name}]'"
+        ) from None
+
+
+_FACTORIES: dict[str, _Factory] = {
+    "filesystem": _filesystem,
+    "inmemory": _inmemory,
+    "s3": _s3,
+    "azure": _azure,
+}
 
 
 def _only(params: Mapping[str, object], name: str, known: set[str]) -> None:
@@ -58,6 +105,8 @@ def create_driver(name: str, params: Mapping[str, object]) -> StorageDriver:
     Raises ValueError for an unknown name or bad parameters, with a message fit for the
     operator who wrote the config.
     """
+    if name in REFUSED:
+        raise ValueError(REFUSED[name])
     factory = _FACTORIES.get(name)
     if factory is None:
         raise ValueError(

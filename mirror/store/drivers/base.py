@@ -19,10 +19,12 @@ from types import TracebackType
 from typing import TypeVar, cast
 
 from mirror.store.driver import (
+    DriverTraits,
     FileInfo,
     FileWriter,
     InvalidPath,
     LocalPath,
+    OperationUnsupported,
     PartialReadable,
     RedirectURL,
     StorageDriver,
@@ -200,7 +202,7 @@ class CheckedDriver:
     truth about the wrapper. Writers are wrapped the same way for `PartialReadable`.
     """
 
-    __slots__ = ("_inner", "name")
+    __slots__ = ("_inner", "name", "traits")
 
     def __new__(cls, inner: StorageDriver) -> CheckedDriver:
         return object.__new__(
@@ -210,6 +212,7 @@ class CheckedDriver:
     def __init__(self, inner: StorageDriver) -> None:
         self._inner = inner
         self.name = inner.name
+        self.traits: DriverTraits = inner.traits
 
     def _check(self, path: str) -> str:
         try:
@@ -242,9 +245,14 @@ class CheckedDriver:
 
     async def writer(self, path: str, *, append: bool = False) -> FileWriter:
         """Open a writer; with `append`, continue after the existing content."""
-        inner = await self._guard(
-            "open", path, self._inner.writer(self._check(path), append=append)
-        )
+        checked = self._check(path)
+        if append and not self.traits.append:
+            raise OperationUnsupported(
+                f"{self.name}: append writers are not supported (objects cannot grow in place)",
+                path=path,
+                driver=self.name,
+            )
+        inner = await self._guard("open", path, self._inner.writer(checked, append=append))
         if isinstance(inner, PartialReadable):
             return _CheckedPartialWriter(inner, path, self.name)
         return _CheckedWriter(inner, path, self.name)

@@ -26,6 +26,7 @@ from anyio import to_thread
 
 from mirror.store.driver import (
     CHUNK_SIZE,
+    DriverTraits,
     FileInfo,
     FileWriter,
     InvalidOffset,
@@ -60,6 +61,7 @@ class FilesystemDriver:
     """A `StorageDriver` (with `LocalPath`) storing files under the directory `root`."""
 
     name = "filesystem"
+    traits = DriverTraits(append=True, directories=True)
 
     def __init__(self, root: str) -> None:
         self._root = os.path.abspath(root)

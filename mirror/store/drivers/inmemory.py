@@ -22,6 +22,7 @@ from anyio.lowlevel import checkpoint
 
 from mirror.store.driver import (
     CHUNK_SIZE,
+    DriverTraits,
     FileBusy,
     FileInfo,
     FileWriter,
@@ -60,6 +61,7 @@ class InMemoryDriver:
     """A `StorageDriver` keeping everything in process memory (no `LocalPath`)."""
 
     name = "inmemory"
+    traits = DriverTraits(append=True, directories=True)
 
     def __init__(self) -> None:
         self._root = _Dir()
