@@ -1,66 +1,50 @@
-"""Storage drivers by name; every driver handed out is wrapped in `CheckedDriver`.
+"""Storage drivers by name: each one's declared parameters, which also build it.
 
-Driver modules are imported only when asked for, so a driver's optional dependencies
-(object store SDKs) are needed only by deployments that use it.
+`DRIVERS` is the one list of drivers: the configuration reads it to accept, check and
+document `storage.<name>` sections. A driver's implementation (and its optional SDK) is
+imported by its parameters' `create()`, so only by deployments that use it. Every driver
+handed out is wrapped in `CheckedDriver`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
 
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers.base import CheckedDriver
+from mirror.store.drivers.filesystem_params import FilesystemParameters
+from mirror.store.drivers.inmemory_params import InMemoryParameters
+from mirror.store.drivers.params import DriverParameters, from_mapping
 
-_Factory = Callable[[Mapping[str, object]], StorageDriver]
+__all__ = ["DRIVERS", "DriverParameters", "create_driver", "driver_names"]
 
-
-def _filesystem(params: Mapping[str, object]) -> StorageDriver:
-    _only(params, "filesystem", {"rootdirectory"})
-    root = params.get("rootdirectory")
-    if not isinstance(root, str) or not root:
-        raise ValueError(
-            "storage driver 'filesystem' needs 'rootdirectory', the directory to store "
-            f"files in (a non-empty string), got {root!r}"
-        )
-    from mirror.store.drivers.filesystem import FilesystemDriver
-
-    return FilesystemDriver(root)
-
-
-def _inmemory(params: Mapping[str, object]) -> StorageDriver:
-    _only(params, "inmemory", set())
-    from mirror.store.drivers.inmemory import InMemoryDriver
-
-    return InMemoryDriver()
-
-
-_FACTORIES: dict[str, _Factory] = {"filesystem": _filesystem, "inmemory": _inmemory}
-
-
-def _only(params: Mapping[str, object], name: str, known: set[str]) -> None:
-    unknown = sorted(set(params) - known)
-    if unknown:
-        accepted = ", ".join(sorted(known)) or "none"
-        raise ValueError(
-            f"storage driver {name!r} does not take parameter(s) {', '.join(unknown)}; "
-            f"it accepts: {accepted}"
-        )
+DRIVERS: Final[Mapping[str, type[DriverParameters]]] = MappingProxyType(
+    {"filesystem": FilesystemParameters, "inmemory": InMemoryParameters}
+)
 
 
 def driver_names() -> list[str]:
     """Names accepted by `create_driver`."""
-    return sorted(_FACTORIES)
+    return sorted(DRIVERS)
 
 
-def create_driver(name: str, params: Mapping[str, object]) -> StorageDriver:
-    """Build the driver called `name` from its config `params`, wrapped in CheckedDriver.
+def create_driver(name: str, params: DriverParameters | Mapping[str, object]) -> StorageDriver:
+    """Build the driver called `name`, wrapped in CheckedDriver.
 
+    `params` is its validated parameters (`config.storage.parameters`), or a mapping from
+    code holding exactly the parameters the driver honours (see `params.from_mapping`).
     Raises ValueError for an unknown name or bad parameters, with a message fit for the
-    operator who wrote the config.
+    operator who wrote them.
     """
-    factory = _FACTORIES.get(name)
-    if factory is None:
+    kind = DRIVERS.get(name)
+    if kind is None:
         raise ValueError(
             f"unknown storage driver {name!r}; available drivers: {', '.join(driver_names())}"
         )
-    return CheckedDriver(factory(params))
+    if not isinstance(params, DriverParameters):
+        params = from_mapping(name, kind, params)
+    elif not isinstance(params, kind):
+        raise ValueError(f"storage driver {name!r} takes {kind.__name__}, not {params!r}")
+    return CheckedDriver(params.create())
