@@ -442,6 +442,13 @@ def test_proxy_default(given: str, resolved: str) -> None:
     assert config.proxy.default == resolved
 
 
+def test_proxy_default_null_means_the_first_upstream() -> None:
+    # A null value counts as absent everywhere; proxy.default used to be refused instead.
+    config = parse(f"{MINIMAL}proxy:\n  remoteurl: https://ghcr.io\n  default: ~\n")
+    assert config.proxy is not None
+    assert config.proxy.default == "ghcr.io"
+
+
 # --- errors ----------------------------------------------------------------------------
 
 HUB = "proxy:\n  remoteurl: https://registry-1.docker.io\n"
