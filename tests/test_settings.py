@@ -47,7 +47,7 @@ class Sample:
     remote_url: Text = setting(default="", key="remoteurl", doc="spelt as registry:2 does")
     token: Secret = setting(default="", doc="a secret")
     enabled: Flag = setting(default=False, doc="a switch")
-    level: Annotated[Literal["low", "high"], OneOf({"hi": "high"})] = setting(
+    level: Annotated[Literal["low", "high"], OneOf(hi="high")] = setting(
         default="low", doc="a choice"
     )
     every: Duration = setting(default=60.0, doc="a duration")

@@ -6,12 +6,12 @@ mirror does not implement are accepted-and-ignored (said so in their meaning) or
 (`auth`, `notifications`, ...: never silently dropped). Every key is declared once, as a
 field of its section's `@settings` class (`mirror.settings`): type, default and meaning.
 From those declarations come the parsing (unknown keys refused, one line naming the key
-path and the variable) and the `check-config` dump (every `Secret` redacted).
+path and the variable), the `check-config` dump (every `Secret` redacted) and the README's
+reference table (`python -m mirror.config.docs`).
 
-To add a key: declare a field with `setting(default=..., doc=...)` on its section's class.
-To add an area: a new `@settings` class in its own module, and a field of that type on
-`Config` (or on its parent section); a storage driver: a `DriverParameters` in
-`mirror.store.drivers`.
+To add a key: a field `= setting(default=..., doc=...)` on its section's class; regenerate
+the README table. To add an area: a `@settings` class in its own module, and one field of
+that type on `Config` or its parent section. A storage driver: a `DriverParameters` in DRIVERS.
 
 Why pydantic (v2) rather than msgspec: its dataclasses stay real frozen dataclasses
 (`dataclasses.replace`, `FrozenInstanceError`); per-type validators raise our own
@@ -21,7 +21,7 @@ with. msgspec decodes faster, but a configuration is read once, its error messag
 own, and it has no per-field validators or descriptions.
 
 Sections: `root` (Config), `log`, `storage`, `http`, `redis`, `proxy` and `upstream`,
-`cache`; `env` applies the environment, `load` reads a file.
+`cache`; `env` applies the environment, `load` reads a file, `docs` prints the table.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ Headers = Annotated[
 
 @settings
 class TLSConfig:
-    certificate: Text = setting(default="", doc="PEM certificate chain file: serve HTTPS")
+    certificate: Text = setting(default="", doc="PEM certificate chain file")
     key: Text = setting(default="", doc="PEM private key file")
 
     @model_validator(mode="after")
@@ -91,10 +91,14 @@ class HTTPConfig:
         default="",
         key="host",
         omit_empty=True,
-        doc="external base URL for `Location` headers (default: from the request)",
+        doc="external base URL used in `Location` headers (default: from the request)",
     )
-    tls: TLSConfig | None = setting(default=None, doc="native TLS in either server")
-    headers: Headers = setting(default=(), omit_empty=True, doc="extra response headers")
+    tls: TLSConfig | None = setting(
+        default=None, doc="serve HTTPS natively (either server): both files, or neither"
+    )
+    headers: Headers = setting(
+        default=(), omit_empty=True, doc="extra response headers (a value or a list of values)"
+    )
     server: Annotated[Server, OneOf()] = setting(
         default="granian", doc="the ASGI server (also `mirror serve --server`)"
     )

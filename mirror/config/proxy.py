@@ -50,14 +50,18 @@ RepositoryPrefixes = Annotated[
 class BreakerConfig:
     """Stop calling an upstream after `failures` failures in a row, for `reset` seconds."""
 
-    failures: Integer = setting(default=5, ge=1, doc="failures in a row that open the circuit")
-    reset: PositiveDuration = setting(default=30.0, doc="how long it stays open")
+    failures: Integer = setting(
+        default=5, ge=1, doc="failures in a row that open an upstream's circuit"
+    )
+    reset: PositiveDuration = setting(default=30.0, doc="how long the circuit stays open")
 
 
 @settings
 class TimeoutsConfig:
     connect: PositiveDuration = setting(default=5.0, doc="connecting to an upstream")
-    read: PositiveDuration = setting(default=30.0, doc="waiting for an upstream's bytes")
+    read: PositiveDuration = setting(
+        default=30.0, doc="waiting for an upstream's bytes (also writes and a free connection)"
+    )
 
 
 @settings
@@ -66,11 +70,15 @@ class ProxyConfig:
     inline: ClassVar[type[UpstreamConfig]] = UpstreamConfig
     # ... and these of them are every entry's defaults.
     inherited: ClassVar[tuple[str, ...]] = ("freshness", "ttl", "offline")
+    # What `arrange` makes of an inline key left out (for the reference table).
+    inline_defaults: ClassVar[dict[str, str]] = {
+        "name": "from `remoteurl` (`docker.io` for Docker Hub)"
+    }
 
     default: Text = setting(
         default="",
-        doc='the upstream (name or alias) serving plain requests; default: the first one; `""` '
-        "makes plain names local",
+        doc='the upstream (name or alias) serving plain requests (default: the first one); `""` '
+        "makes every plain name local",
     )
     local: RepositoryPrefixes = setting(
         default=(), doc="repository name prefixes that are always local (push allowed)"
@@ -81,7 +89,7 @@ class ProxyConfig:
     breaker: BreakerConfig = setting(default_factory=BreakerConfig, doc="circuit breaker")
     timeouts: TimeoutsConfig = setting(default_factory=TimeoutsConfig, doc="upstream timeouts")
     upstreams: tuple[UpstreamConfig, ...] = setting(
-        doc="more upstreams, selected by `?ns=` or a path prefix"
+        doc="more upstreams, selected by `?ns=<name>` or a `<name>/` path prefix"
     )
 
     def upstream(self, name: str) -> UpstreamConfig | None:

@@ -11,11 +11,11 @@ from mirror.settings import Integer, MaybeDuration, Secret, Text, ignored, setti
 @settings
 class RedisConfig:
     addr: HostPort = setting(default="localhost:6379", doc="the Redis server")
-    username: Text = setting(default="", doc="ACL user name")
+    username: Text = setting(default="", doc="user name (Redis ACLs)")
     password: Secret = setting(default="", doc="password")
     db: Integer = setting(default=0, ge=0, doc="database number")
     dial_timeout: MaybeDuration = setting(
-        default=None, key="dialtimeout", doc="connect timeout (default 1s)"
+        default=None, key="dialtimeout", doc="connect timeout (unset or 0: 1s)"
     )
     # Redis calls time out after 1s so that coordination falls back to the embedded one fast.
     read_timeout: MaybeDuration = ignored(

@@ -30,7 +30,7 @@ Version = Annotated[str, BeforeValidator(_version), FromYAML(), TypeName("`0.1`"
 
 @settings
 class Config:
-    version: Version = setting(default="0.1", doc="registry:2's configuration format version")
+    version: Version = setting(default="0.1", doc="the configuration format (registry:2's)")
     log: LogConfig = setting(default_factory=LogConfig, doc="logging")
     storage: StorageConfig = setting(
         default=None, validate_default=True, doc="where content is kept: exactly one driver"
@@ -43,7 +43,10 @@ class Config:
         "counted) and keeps serving",
     )
     proxy: ProxyConfig | None = setting(
-        default=None, doc="present: a pull-through mirror of the upstreams below"
+        default=None,
+        doc="present: a pull-through mirror (without: a standalone registry); its first "
+        "upstream is written inline as in registry:2 (`proxy.remoteurl`, `name`, ...), more "
+        "go in `proxy.upstreams`",
     )
     cache: CacheConfig = setting(
         default_factory=CacheConfig, validate_default=True, doc="local metadata"

@@ -39,8 +39,10 @@ class UploadPurgingConfig:
     """Removal of abandoned upload sessions older than `age`, every `interval` seconds."""
 
     enabled: Flag = setting(default=True, doc="remove upload sessions abandoned for `age`")
-    age: Duration = setting(default=WEEK, doc="how long an upload may sit unfinished")
-    interval: PositiveDuration = setting(default=24 * 3600.0, doc="how often to look")
+    age: Duration = setting(default=WEEK, doc="how long an unfinished upload is kept")
+    interval: PositiveDuration = setting(
+        default=24 * 3600.0, doc="how often abandoned uploads are looked for"
+    )
     dry_run: Flag = setting(default=False, key="dryrun", doc="only log what would be removed")
 
 
@@ -59,9 +61,7 @@ class MaintenanceConfig:
 
 @settings
 class DeleteConfig:
-    enabled: Flag = setting(
-        default=False, doc="allow `DELETE` of manifests, tags and blobs (for pushed content)"
-    )
+    enabled: Flag = setting(default=False, doc="allow `DELETE` of manifests, tags and blobs")
 
 
 @settings

@@ -21,26 +21,27 @@ DOCKER_HUB_ALIASES: Final = ("index.docker.io", "registry-1.docker.io")
 @settings
 class UpstreamConfig:
     name: RegistryName = setting(
-        doc="the registry host it mirrors, lower case (`ghcr.io`, `host:5000`): selects it "
-        "by `?ns=` or path prefix"
+        doc="the registry host it mirrors (`ghcr.io`, `host:5000`): `?ns=` or a path prefix "
+        "names it"
     )
     remote_url: RemoteURL = setting(
-        key="remoteurl", doc="where to connect: an absolute http(s) URL without credentials"
+        key="remoteurl",
+        doc="where to connect: an absolute http(s) URL, without credentials, query or fragment",
     )
     aliases: RegistryNames = setting(
         default=(),
-        doc="further names that select it (for `docker.io`: `index.docker.io`, "
+        doc="further names that select it (for `docker.io` by default `index.docker.io`, "
         "`registry-1.docker.io`)",
     )
-    username: Text = setting(default="", doc="upstream account")
+    username: Text = setting(default="", doc="account at the upstream (token or basic auth)")
     password: Secret = setting(default="", doc="its password or token")
     freshness: Duration = setting(
         default=300.0,
-        doc="a tag is served this long with no upstream request, then re-checked (one HEAD)",
+        doc="how long a tag is served with no upstream request; after it, one HEAD checks it",
     )
     ttl: Duration = setting(
         default=WEEK,
-        doc="registry:2's retention of unused cached content (0: forever); accepted, "
+        doc="registry:2's retention of unused cached content (0: forever): accepted, "
         "eviction is not implemented yet",
     )
     offline: Flag = setting(default=False, doc="serve from cache only, never contact it")

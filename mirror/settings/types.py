@@ -9,7 +9,7 @@ is how `check-config` redacts), in a log line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, get_args
 
@@ -141,15 +141,23 @@ class _SecretSchema:
 Secret = Annotated[str, _SecretSchema(), TypeName("secret")]
 
 
-@dataclass(frozen=True, slots=True)
 class OneOf:
     """Metadata for `Annotated[Literal[...], OneOf()]`: a choice among the Literal's words.
 
-    The value is lower-cased first (registry:2 reads `level: INFO`), then looked up in
-    `synonyms` (`warning` for `warn`).
+    The value is lower-cased first (registry:2 reads `level: INFO`), then looked up in the
+    `synonyms` (`OneOf(warning="warn")`).
     """
 
-    synonyms: Mapping[str, str] | None = None
+    __slots__ = ("synonyms",)
+
+    def __init__(self, **synonyms: str) -> None:
+        self.synonyms = tuple(sorted(synonyms.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OneOf) and other.synonyms == self.synonyms
+
+    def __hash__(self) -> int:
+        return hash(self.synonyms)
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -159,7 +167,7 @@ class OneOf:
         )
 
     def _checker(self, options: tuple[str, ...]) -> Callable[[object], str]:
-        synonyms = dict(self.synonyms or {})
+        synonyms = dict(self.synonyms)
 
         def check(value: object) -> str:
             if not isinstance(value, str):

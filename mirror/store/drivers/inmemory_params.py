@@ -11,7 +11,7 @@ from mirror.store.drivers.params import DriverParameters
 
 @settings
 class InMemoryParameters(DriverParameters):
-    meaning: ClassVar[str] = "keep everything in memory (tests, throwaway), gone on exit"
+    meaning: ClassVar[str] = "keep everything in memory (tests, throwaway)"
 
     def create(self) -> StorageDriver:
         from mirror.store.drivers.inmemory import InMemoryDriver
