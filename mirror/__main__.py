@@ -15,8 +15,7 @@ import sys
 import yaml
 
 from mirror import __version__
-from mirror.config import ConfigError, load_config, with_server
-from mirror.configtree import ENV_CONFIG_PATH
+from mirror.config import ENV_CONFIG_PATH, ConfigError, load_config, with_server
 from mirror.server import APP_TARGET, ListenError, serve
 
 LOCAL_CONFIG = "config.yml"

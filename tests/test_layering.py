@@ -13,6 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mirror"
 LAYERS: list[tuple[str, int]] = [
     ("mirror.store.driver", 1),
     ("mirror.store.drivers", 1),
+    # The configuration reads the drivers' declarations (drivers never read it).
+    ("mirror.config", 1),
     ("mirror.coordination", 1),
     ("mirror.store", 2),
     ("mirror.registryhttp", 2),

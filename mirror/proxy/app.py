@@ -119,8 +119,7 @@ def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> Distributi
     """The application described by `config`."""
     wiring = _Wiring()
     storage = config.storage
-    params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
-    driver = create_driver(storage.driver, params)
+    driver = create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
     coordinator = _coordinator(config, redis, wiring, metrics)
     store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)

@@ -1,0 +1,90 @@
+"""The whole configuration: one field per top-level section, in the order they are read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any, get_args
+
+from pydantic import BeforeValidator, ValidationInfo, field_validator
+
+from mirror.config.cache import CacheConfig
+from mirror.config.errors import ConfigError
+from mirror.config.http import HTTPConfig, Server
+from mirror.config.log import LogConfig
+from mirror.config.proxy import ProxyConfig
+from mirror.config.redis import RedisConfig
+from mirror.config.storage import StorageConfig
+from mirror.settings import FromYAML, Problem, TypeName, adapter, ignored, setting, settings
+
+
+def _version(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise Problem(f"expected 0.1, got {value!r}")
+    if str(value).strip() != "0.1":
+        raise Problem(f"unsupported configuration version {value!r} (expected 0.1)")
+    return "0.1"
+
+
+Version = Annotated[str, BeforeValidator(_version), FromYAML(), TypeName("`0.1`")]
+
+
+@settings
+class Config:
+    version: Version = setting(default="0.1", doc="the configuration format (registry:2's)")
+    log: LogConfig = setting(default_factory=LogConfig, doc="logging")
+    storage: StorageConfig = setting(
+        default=None, validate_default=True, doc="where content is kept: exactly one driver"
+    )
+    http: HTTPConfig = setting(default_factory=HTTPConfig, doc="the listener")
+    redis: RedisConfig | None = setting(
+        default=None,
+        doc="present: leases and metadata are shared through Redis between processes and "
+        "hosts; if Redis goes away, mirror falls back to its embedded coordination (logged, "
+        "counted) and keeps serving",
+    )
+    proxy: ProxyConfig | None = setting(
+        default=None,
+        doc="present: a pull-through mirror (without: a standalone registry); its first "
+        "upstream is written inline as in registry:2 (`proxy.remoteurl`, `name`, ...), more "
+        "go in `proxy.upstreams`",
+    )
+    cache: CacheConfig = setting(
+        default_factory=CacheConfig, validate_default=True, doc="local metadata"
+    )
+    health: Any = ignored(default=None, why="no background health checks")
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage_given(cls, value: object) -> object:
+        if value is None:
+            raise Problem(f"missing: configure one of {StorageConfig.supported()}")
+        return value
+
+    @field_validator("cache", mode="after")
+    @classmethod
+    def _cache_placed(cls, cache: CacheConfig, info: ValidationInfo) -> CacheConfig:
+        storage = info.data.get("storage")
+        if not isinstance(storage, StorageConfig):
+            return cache  # storage was refused; that is the problem reported
+        return cache.placed(storage.root_directory)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as a plain dict in config-file form, secrets hidden.
+
+        Dumped as YAML it is a valid configuration meaning the same thing, with
+        "<redacted>" for every non-empty Secret (whatever section declares it) and without
+        the accepted-and-ignored keys.
+        """
+        dumped: dict[str, Any] = adapter(Config).dump_python(
+            self, mode="json", by_alias=True, exclude_none=True
+        )
+        return dumped
+
+
+def with_server(config: Config, server: str) -> Config:
+    """`config` with http.server set to `server` (granian | uvicorn); raises ConfigError."""
+    choices: tuple[Server, ...] = get_args(Server)
+    for choice in choices:
+        if server == choice:
+            return dataclasses.replace(config, http=dataclasses.replace(config.http, server=choice))
+    raise ConfigError(f"http.server: expected one of {', '.join(choices)}, got {server!r}")
