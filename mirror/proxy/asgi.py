@@ -11,22 +11,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mirror.metrics import METRICS, MetricsRegistry
-from mirror.proxy import blobs_api, lists_api, manifests_api, routes
-from mirror.proxy.call import Call, Handler, Services
+from mirror.proxy import routes
+from mirror.proxy.call import Call, Services
 from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
 
 log = logging.getLogger("mirror.proxy")
-
-HANDLERS: dict[str, Handler] = {
-    "base": lists_api.base,
-    "catalog": lists_api.catalog,
-    "tags": lists_api.tags,
-    "referrers": lists_api.referrers,
-    "manifest": manifests_api.manifest,
-    "blob": blobs_api.blob,
-    "upload_start": blobs_api.upload_start,
-    "upload": blobs_api.upload,
-}
 
 API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
 
@@ -90,15 +79,16 @@ class DistributionApp:
 
         app: ASGIApp
         headers = {API_VERSION[0]: API_VERSION[1], **self.headers}
+        handler = found[0].handlers.get(method) if found else None
         if found is None:
             app = plain_error(NOT_FOUND, headers=headers, head=head)
-        elif method not in found[0].methods:
+        elif handler is None:
             app = plain_error(METHOD_NOT_ALLOWED, headers=headers, head=head)
         else:
             request = Request(scope, receive)
             call = Call(request, found[1], self.services, head, headers)
             try:
-                app = await HANDLERS[route](call)
+                app = await handler(call)
             except ClientDisconnect:
                 self.requests.inc(route, method, "499")
                 return
