@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp
 
+from mirror.errors import ManifestUnknown, TagInvalid
 from mirror.proxy.call import Call
 from mirror.types import MAX_MANIFEST_SIZE, Reference
 
 
+def _existing(value: str) -> Reference:
+    """The reference of a manifest to look up (GET, HEAD, DELETE).
+
+    No manifest can have a tag that is not valid, so looking one up is MANIFEST_UNKNOWN
+    (404), as the reference registry answers and the OCI conformance suite expects; only a
+    PUT, which would create the tag, is told TAG_INVALID. A malformed digest stays
+    DIGEST_INVALID.
+    """
+    try:
+        return Reference.parse(value)
+    except TagInvalid:
+        raise ManifestUnknown(f"no manifest has the invalid tag {value[:150]!r}") from None
+
+
 async def get_manifest(call: Call) -> ASGIApp:
-    reference = Reference.parse(call.params["reference"])
+    reference = _existing(call.params["reference"])
     view = call.resolve().view
     result = await view.get_manifest(reference)
     call.warn(result.warning)
@@ -20,7 +35,7 @@ async def get_manifest(call: Call) -> ASGIApp:
 
 
 async def head_manifest(call: Call) -> ASGIApp:
-    reference = Reference.parse(call.params["reference"])
+    reference = _existing(call.params["reference"])
     view = call.resolve().view
     head = await view.head_manifest(reference)
     call.warn(head.warning)
@@ -43,7 +58,7 @@ async def put_manifest(call: Call) -> ASGIApp:
 
 
 async def delete_manifest(call: Call) -> ASGIApp:
-    reference = Reference.parse(call.params["reference"])
+    reference = _existing(call.params["reference"])
     view = call.resolve().view
     await view.delete_manifest(reference)
     return call.response(status=202)
