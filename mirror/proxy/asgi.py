@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mirror.metrics import METRICS, MetricsRegistry
-from mirror.proxy import routes
+from mirror.proxy import requestbody, routes
 from mirror.proxy.call import Call, Services
 from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
 
@@ -55,6 +55,7 @@ class DistributionApp:
             return
         if scope["type"] != "http":
             return
+        receive, send = requestbody.watch(scope, receive, send)
         path: str = scope["path"]
         extra = self.extra.get(path)
         if extra is not None:
