@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from mirror.errors import ManifestTooLarge
+from mirror.proxy.inputs import plain_number
 from mirror.proxy.reply import Reply
 from mirror.store.store import Store
 from mirror.store.view import Resolved, Resolver
@@ -73,8 +74,8 @@ class Call:
 
     async def read_body(self, limit: int) -> bytes:
         """The whole request body; ManifestTooLarge past `limit` bytes."""
-        declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = plain_number(self.request.headers.get("content-length") or "")
+        if declared is not None and declared > limit:
             raise ManifestTooLarge(f"body larger than {limit} bytes")
         parts: list[bytes] = []
         total = 0

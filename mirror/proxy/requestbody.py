@@ -17,6 +17,8 @@ from __future__ import annotations
 import anyio
 from starlette.types import Message, Receive, Scope, Send
 
+from mirror.proxy.inputs import plain_number
+
 # Reading and dropping this much is cheaper than a new connection; past it, close.
 DRAIN_LIMIT = 1024 * 1024
 # A client that stops sending its body must not hold the answer back for long.
@@ -38,8 +40,8 @@ class RequestBody:
         self.continue_expected = False
         chunked = False
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit():
-                self.declared = int(value)
+            if name == b"content-length":
+                self.declared = plain_number(value.decode("latin-1"))
             elif name == b"transfer-encoding":
                 chunked = True
             elif name == b"expect":

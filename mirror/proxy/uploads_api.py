@@ -9,9 +9,10 @@ from starlette.types import ASGIApp
 from mirror.digests import Digest
 from mirror.errors import BlobUploadInvalid, DigestInvalid, RegistryError
 from mirror.proxy.call import Call
+from mirror.proxy.inputs import HUGE, plain_number
 from mirror.store.uploads import UploadStatus
 
-_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?$")
 
 
 def _upload_headers(call: Call, status: UploadStatus) -> None:
@@ -40,9 +41,10 @@ def _content_length(call: Call) -> int | None:
     value = call.request.headers.get("content-length")
     if value is None:
         return None
-    if not value.isdigit():
+    length = plain_number(value)
+    if length is None:
         raise BlobUploadInvalid(f"invalid Content-Length {value[:40]!r}")
-    return int(value)
+    return length
 
 
 def _chunk_start(header: str | None, length: int | None) -> int | None:
@@ -52,7 +54,10 @@ def _chunk_start(header: str | None, length: int | None) -> int | None:
     found = _CONTENT_RANGE.match(header.strip())
     if found is None:
         raise BlobUploadInvalid(f"invalid Content-Range {header[:60]!r}")
-    start, end = int(found.group(1)), int(found.group(2))
+    start, end = plain_number(found.group(1)), plain_number(found.group(2))
+    assert start is not None and end is not None  # the pattern matched digits
+    if HUGE in (start, end):
+        raise BlobUploadInvalid(f"Content-Range {header[:60]!r} is beyond any blob")
     if end < start or (length is not None and end - start + 1 != length):
         raise BlobUploadInvalid(f"Content-Range {header[:60]!r} does not match the body length")
     return start
