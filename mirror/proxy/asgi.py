@@ -13,7 +13,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.proxy import requestbody, routes
 from mirror.proxy.call import Call, Services
-from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
+from mirror.proxy.errors import (
+    BAD_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    envelope,
+    error_response,
+    plain_error,
+)
+from mirror.proxy.inputs import host_problem
 
 log = logging.getLogger("mirror.proxy")
 
@@ -56,6 +64,10 @@ class DistributionApp:
         if scope["type"] != "http":
             return
         receive, send = requestbody.watch(scope, receive, send)
+        problem = host_problem(scope["headers"], scope.get("http_version", "1.1"))
+        if problem is not None:
+            await self._refuse(problem, scope, receive, send)
+            return
         path: str = scope["path"]
         extra = self.extra.get(path)
         if extra is not None:
@@ -102,6 +114,17 @@ class DistributionApp:
             await app(scope, receive, send_wrapper)  # type: ignore[arg-type]
         finally:
             self.requests.inc(route, method, str(status))
+
+    async def _refuse(self, problem: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A 400 for a request the HTTP layer refuses; the connection is closed after it,
+        as the reference registry does (the request's framing is not to be trusted)."""
+        method: str = scope["method"]
+        headers = {API_VERSION[0]: API_VERSION[1], **self.headers, "Connection": "close"}
+        app = plain_error(
+            BAD_REQUEST, envelope(BAD_REQUEST, problem), headers, head=method == "HEAD"
+        )
+        await app(scope, receive, send)
+        self.requests.inc("unknown", method, str(BAD_REQUEST.status))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -52,6 +52,9 @@ TABLE: dict[type[BaseException], WireCode] = {
 UNKNOWN = WireCode("UNKNOWN", 500, "unknown error")
 NOT_FOUND = WireCode("NOT_FOUND", 404, "unknown API endpoint")
 METHOD_NOT_ALLOWED = WireCode("UNSUPPORTED", 405, "method not allowed on this endpoint")
+# A request the HTTP layer refuses before any route (no OCI code fits; the message says
+# what is wrong).
+BAD_REQUEST = WireCode("BAD_REQUEST", 400, "bad request")
 
 
 def lookup(exc: BaseException) -> WireCode:

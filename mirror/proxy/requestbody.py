@@ -90,7 +90,9 @@ class RequestBody:
 
         async def guarded(message: Message) -> None:
             if message["type"] == "http.response.start" and not await self.settle():
-                message = {**message, "headers": [*message.get("headers", ()), _CLOSE]}
+                headers = list(message.get("headers", ()))
+                if _CLOSE not in headers:
+                    message = {**message, "headers": [*headers, _CLOSE]}
             await send(message)
 
         return guarded
