@@ -82,7 +82,7 @@ def match(path: str) -> tuple[Route, dict[str, str]] | None:
     if not path.startswith("/v2"):
         return None
     for route in ROUTES:
-        found = route.pattern.match(path)
+        found = route.pattern.fullmatch(path)
         if found is not None:
             return route, found.groupdict()
     return None

@@ -51,7 +51,7 @@ def _chunk_start(header: str | None, length: int | None) -> int | None:
     """The offset a chunk's Content-Range says it starts at (None when absent)."""
     if not header:
         return None
-    found = _CONTENT_RANGE.match(header.strip())
+    found = _CONTENT_RANGE.fullmatch(header.strip())
     if found is None:
         raise BlobUploadInvalid(f"invalid Content-Range {header[:60]!r}")
     start, end = plain_number(found.group(1)), plain_number(found.group(2))
