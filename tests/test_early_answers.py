@@ -93,3 +93,15 @@ def test_body_held_back_until_the_answer(registry: MirrorProcess, early: Early, 
         if not answer.closes:
             connection.send(b"x" * (size - first))
         assert_usable_or_closed(connection, answer)
+
+
+def test_an_early_answer_to_expect_continue_closes(registry: MirrorProcess) -> None:
+    """A client waiting for "100 Continue" sends no body after a final answer; the server
+    must not wait for one or ask for it, and may not read the next request from it."""
+    with RawConnection(registry.url) as connection:
+        target = "/v2/early/blobs/uploads/no-such-upload"
+        headers = {"Content-Length": str(MiB), "Expect": "100-continue"}
+        connection.send(connection.head("PATCH", target, headers))
+        answer = connection.response()
+        assert answer.status == 404, answer
+        assert_usable_or_closed(connection, answer)
