@@ -16,7 +16,6 @@ reaches the server:
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -39,12 +38,19 @@ def header_value(value: str) -> str:
     return _NON_ASCII.sub(lambda found: b"%%%02X" % found[0][0], raw).decode("ascii")
 
 
-@functools.lru_cache(maxsize=512)
-def _name(name: str) -> bytes | None:
-    if _TOKEN.fullmatch(name) is None:
+# Header names come from this code and the configuration, a small set: each is checked
+# once. b"" marks a name that is dropped.
+_NAMES: dict[str, bytes] = {}
+_NAMES_KEPT = 1024
+
+
+def _name(name: str) -> bytes:
+    key = name.lower().encode("ascii") if _TOKEN.fullmatch(name) else b""
+    if not key:
         log.warning("dropped a response header with an invalid name %r", name[:60])
-        return None
-    return name.lower().encode("ascii")
+    if len(_NAMES) < _NAMES_KEPT:
+        _NAMES[name] = key
+    return key
 
 
 def render(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
@@ -52,7 +58,13 @@ def render(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
     that differ only in case, the last value is kept, in the place of the first."""
     rendered: dict[bytes, bytes] = {}
     for name, value in headers.items():
-        key = _name(name)
-        if key is not None:
+        key = _NAMES.get(name)
+        if key is None:
+            key = _name(name)
+        if not key:
+            continue
+        if value.isascii() and value.isprintable():
+            rendered[key] = value.encode("ascii")
+        else:
             rendered[key] = header_value(value).encode("ascii")
     return list(rendered.items())

@@ -14,7 +14,7 @@ class Reply:
 
     `media_type` becomes Content-Type unless `headers` has one; Content-Length is the
     body's length unless `headers` has one (a HEAD answer names the length of the body
-    it leaves out).
+    it leaves out). Both are looked up as spelled here ("Content-Type").
     """
 
     def __init__(
@@ -27,10 +27,10 @@ class Reply:
         self.body = body
         self.status = status
         self.headers: dict[str, str] = dict(headers or {})
-        names = {name.lower() for name in self.headers}
-        if "content-length" not in names and status >= 200 and status not in (204, 304):
+        # Names as this code spells them; `render` merges other spellings of a name.
+        if "Content-Length" not in self.headers and status >= 200 and status not in (204, 304):
             self.headers["Content-Length"] = str(len(body))
-        if media_type is not None and "content-type" not in names:
+        if media_type is not None and "Content-Type" not in self.headers:
             self.headers["Content-Type"] = media_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -28,26 +28,20 @@ _CLOSE = (b"connection", b"close")
 
 class RequestBody:
     """Watches one request's body messages, so the response can tell whether it was read.
+    `headers` are the request's, by name.
 
     `receive` replaces the server's receive for the app; `guard(send)` wraps the server's
     send so that the response start first settles the unread body (`settle`).
     """
 
-    def __init__(self, scope: Scope, receive: Receive) -> None:
+    def __init__(self, headers: dict[bytes, bytes], receive: Receive) -> None:
         self._receive = receive
         self.received = 0
-        self.declared: int | None = None
-        self.continue_expected = False
-        chunked = False
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                self.declared = plain_number(value.decode("latin-1"))
-            elif name == b"transfer-encoding":
-                chunked = True
-            elif name == b"expect":
-                self.continue_expected = value.lower() == b"100-continue"
+        length = headers.get(b"content-length")
+        self.declared = None if length is None else plain_number(length.decode("latin-1"))
+        self.continue_expected = headers.get(b"expect", b"").lower() == b"100-continue"
         # No body framing means no body: nothing is received, so nothing can be left over.
-        self.complete = not chunked and not self.declared
+        self.complete = b"transfer-encoding" not in headers and not self.declared
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -100,8 +94,12 @@ class RequestBody:
 
 def watch(scope: Scope, receive: Receive, send: Send) -> tuple[Receive, Send]:
     """The receive and send an app should use so that early answers leave the connection
-    usable or closed (HTTP/1.x; an HTTP/2 stream's unread body costs no other request)."""
+    usable or closed (HTTP/1.x; an HTTP/2 stream's unread body costs no other request).
+    A request without a body keeps the server's own (nothing can be left unread)."""
     if scope.get("http_version", "1.1").startswith("2"):
         return receive, send
-    body = RequestBody(scope, receive)
+    headers = dict(scope.get("headers", ()))  # servers refuse repeated framing headers
+    if b"transfer-encoding" not in headers and headers.get(b"content-length", b"0") == b"0":
+        return receive, send
+    body = RequestBody(headers, receive)
     return body.receive, body.guard(send)
