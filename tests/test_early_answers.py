@@ -80,6 +80,21 @@ def test_small_body_sent_at_once_keeps_the_connection(
         assert connection.request("GET", "/v2/").status == 200
 
 
+@pytest.mark.parametrize("early", EARLY, ids=lambda early: early.label)
+def test_small_chunked_body_keeps_the_connection(registry: MirrorProcess, early: Early) -> None:
+    """The same for a body of unknown length (Transfer-Encoding: chunked)."""
+    with RawConnection(registry.url) as connection:
+        head = early_head(connection, early, 2 * KiB).replace(
+            b"Content-Length: 2048", b"Transfer-Encoding: chunked"
+        )
+        chunk = b"x" * KiB
+        connection.send(head + (b"400\r\n" + chunk + b"\r\n") * 2 + b"0\r\n\r\n")
+        answer = connection.response()
+        assert answer.status == early.status, answer
+        assert not answer.closes, answer
+        assert connection.request("GET", "/v2/").status == 200
+
+
 @pytest.mark.parametrize("size", [2 * KiB, 3 * MiB], ids=["small", "large"])
 @pytest.mark.parametrize("early", EARLY, ids=lambda early: early.label)
 def test_body_held_back_until_the_answer(registry: MirrorProcess, early: Early, size: int) -> None:
