@@ -1,4 +1,5 @@
-"""The ASGI application: dispatch, error rendering, common headers, request metrics."""
+"""The ASGI application: the HTTP edge (unread bodies, Host), dispatch by the route table,
+error rendering, common headers, request metrics."""
 
 from __future__ import annotations
 
