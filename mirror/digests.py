@@ -32,13 +32,13 @@ class Digest:
     @classmethod
     def parse(cls, value: str) -> Digest:
         """Parse ``algorithm:hex``; raise DigestInvalid (also for unknown algorithms)."""
-        if not _GRAMMAR.match(value):
+        if not _GRAMMAR.fullmatch(value):
             raise DigestInvalid(f"invalid digest {value[:150]!r}")
         algorithm, _, encoded = value.partition(":")
         expected = _HEX_LENGTH.get(algorithm)
         if expected is None:
             raise DigestInvalid(f"unsupported digest algorithm {algorithm[:32]!r}")
-        if len(encoded) != expected or not _HEX.match(encoded):
+        if len(encoded) != expected or not _HEX.fullmatch(encoded):
             raise DigestInvalid(f"invalid {algorithm} digest {value[:150]!r}")
         return cls(algorithm, encoded)
 

@@ -129,6 +129,11 @@ def _run_granian(config: Config, host: str, app_target: str) -> None:
         port=config.http.bind_port,
         interface=Interfaces.ASGI,
         workers=config.http.workers,
+        # A worker that dies (OOM killer, a crash) is replaced; by default granian would
+        # stop the whole server. (uvicorn's Multiprocess supervisor replaces dead
+        # workers on its own.) Its crash-loop guard still stops a server whose workers
+        # fail again within seconds, such as an app that cannot start.
+        respawn_failed_workers=True,
         factory=True,
         log_level=LogLevels(logging.getLevelName(_LEVELS[config.log.level]).lower()),
         log_access=config.log.access_log,

@@ -36,14 +36,14 @@ def validate_name(name: str) -> str:
     """Return `name` if it is a valid repository name, else raise NameInvalid."""
     if len(name) > MAX_NAME_LENGTH:
         raise NameInvalid(f"repository name longer than {MAX_NAME_LENGTH} characters")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise NameInvalid(f"invalid repository name {name[:100]!r}")
     return name
 
 
 def validate_tag(tag: str) -> str:
     """Return `tag` if valid, else raise TagInvalid."""
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise TagInvalid(f"invalid tag {tag[:150]!r}")
     return tag
 

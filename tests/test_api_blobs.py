@@ -239,7 +239,8 @@ async def test_streamed_bodies_go_out_in_bounded_pieces(tmp_path: Path) -> None:
 
     scope = {
         "type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-        "query_string": b"", "headers": [(b"range", b"bytes=1-")], "http_version": "1.1",
+        "query_string": b"", "headers": [(b"host", b"r.test"), (b"range", b"bytes=1-")],
+        "http_version": "1.1",
         "scheme": "http", "server": ("r.test", 80), "client": ("127.0.0.1", 1),
         "root_path": "", "asgi": {"version": "3.0"},
     }  # fmt: skip

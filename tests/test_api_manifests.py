@@ -159,6 +159,28 @@ async def test_invalid_tags(client: httpx.AsyncClient, tag: str) -> None:
         assert code(r) in ("TAG_INVALID", "DIGEST_INVALID")
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "DELETE"])
+@pytest.mark.parametrize("tag", [".INVALID_MANIFEST_NAME", "-dash", "a" * 129, "t@g"])
+async def test_looking_up_an_invalid_tag_is_manifest_unknown(
+    client: httpx.AsyncClient, method: str, tag: str
+) -> None:
+    """No manifest can have an invalid tag: 404, as the OCI conformance suite expects."""
+    await push_image(client, "m", "v1")
+    r = await client.request(method, f"/v2/m/manifests/{tag}")
+    assert r.status_code == 404
+    if method != "HEAD":
+        assert code(r) == "MANIFEST_UNKNOWN"
+
+
+@pytest.mark.parametrize("tag", [".INVALID_MANIFEST_NAME", "a" * 129, "t@g"])
+async def test_pushing_to_an_invalid_tag_is_tag_invalid(
+    client: httpx.AsyncClient, tag: str
+) -> None:
+    await push_blob(client, "m", b"{}")
+    r = await push_manifest(client, "m", tag, manifest_bytes(b"{}", []))
+    assert r.status_code == 400 and code(r) == "TAG_INVALID"
+
+
 async def test_unknown_manifest(client: httpx.AsyncClient) -> None:
     r = await client.get("/v2/nothing/manifests/latest")
     assert r.status_code == 404 and code(r) == "MANIFEST_UNKNOWN"

@@ -263,6 +263,45 @@ def test_two_workers_are_two_processes(server: str, tmp_path: Path) -> None:
         assert running_server.process.pid not in pids
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_killed_worker_is_replaced(server: str, tmp_path: Path) -> None:
+    """A worker killed from outside (the OOM killer) does not take the server down."""
+    port = free_port()
+    text = config_text(server, f"127.0.0.1:{port}", extra_http="  workers: 2\n")
+    with serving(tmp_path, text) as running_server:
+        url = f"http://127.0.0.1:{port}/"
+        assert running_server.get(url).status_code == 200
+
+        def workers() -> set[int]:
+            return {int(marker.name) for marker in running_server.markers.iterdir()}
+
+        deadline = time.monotonic() + 30
+        while len(workers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = workers()
+        assert len(first) == 2, running_server.output()
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(workers()) < 3 and time.monotonic() < deadline:
+            assert running_server.process.poll() is None, running_server.output()
+            time.sleep(0.1)
+        replacement = workers() - first
+        assert len(replacement) == 1, running_server.output()
+        assert alive(replacement.pop()) and not alive(victim)
+        for _ in range(10):
+            assert running_server.get(url).status_code == 200
+        assert running_server.process.poll() is None, running_server.output()
+
+
 @pytest.mark.parametrize("server", SERVERS)
 def test_address_in_use_is_a_listen_error(server: str) -> None:
     with socket.socket() as taken:

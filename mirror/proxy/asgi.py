@@ -1,4 +1,5 @@
-"""The ASGI application: dispatch, error rendering, common headers, request metrics."""
+"""The ASGI application: the HTTP edge (unread bodies, Host), dispatch by the route table,
+error rendering, common headers, request metrics."""
 
 from __future__ import annotations
 
@@ -11,22 +12,19 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mirror.metrics import METRICS, MetricsRegistry
-from mirror.proxy import blobs_api, lists_api, manifests_api, routes
-from mirror.proxy.call import Call, Handler, Services
-from mirror.proxy.errors import METHOD_NOT_ALLOWED, NOT_FOUND, error_response, plain_error
+from mirror.proxy import requestbody, routes
+from mirror.proxy.call import Call, Services
+from mirror.proxy.errors import (
+    BAD_REQUEST,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    envelope,
+    error_response,
+    plain_error,
+)
+from mirror.proxy.inputs import host_problem
 
 log = logging.getLogger("mirror.proxy")
-
-HANDLERS: dict[str, Handler] = {
-    "base": lists_api.base,
-    "catalog": lists_api.catalog,
-    "tags": lists_api.tags,
-    "referrers": lists_api.referrers,
-    "manifest": manifests_api.manifest,
-    "blob": blobs_api.blob,
-    "upload_start": blobs_api.upload_start,
-    "upload": blobs_api.upload,
-}
 
 API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
 
@@ -66,6 +64,11 @@ class DistributionApp:
             return
         if scope["type"] != "http":
             return
+        receive, send = requestbody.watch(scope, receive, send)
+        problem = host_problem(scope["headers"], scope.get("http_version", "1.1"))
+        if problem is not None:
+            await self._refuse(problem, scope, receive, send)
+            return
         path: str = scope["path"]
         extra = self.extra.get(path)
         if extra is not None:
@@ -90,15 +93,16 @@ class DistributionApp:
 
         app: ASGIApp
         headers = {API_VERSION[0]: API_VERSION[1], **self.headers}
+        handler = found[0].handlers.get(method) if found else None
         if found is None:
             app = plain_error(NOT_FOUND, headers=headers, head=head)
-        elif method not in found[0].methods:
+        elif handler is None:
             app = plain_error(METHOD_NOT_ALLOWED, headers=headers, head=head)
         else:
             request = Request(scope, receive)
             call = Call(request, found[1], self.services, head, headers)
             try:
-                app = await HANDLERS[route](call)
+                app = await handler(call)
             except ClientDisconnect:
                 self.requests.inc(route, method, "499")
                 return
@@ -111,6 +115,17 @@ class DistributionApp:
             await app(scope, receive, send_wrapper)  # type: ignore[arg-type]
         finally:
             self.requests.inc(route, method, str(status))
+
+    async def _refuse(self, problem: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A 400 for a request the HTTP layer refuses; the connection is closed after it,
+        as the reference registry does (the request's framing is not to be trusted)."""
+        method: str = scope["method"]
+        headers = {API_VERSION[0]: API_VERSION[1], **self.headers, "Connection": "close"}
+        app = plain_error(
+            BAD_REQUEST, envelope(BAD_REQUEST, problem), headers, head=method == "HEAD"
+        )
+        await app(scope, receive, send)
+        self.requests.inc("unknown", method, str(BAD_REQUEST.status))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

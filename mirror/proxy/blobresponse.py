@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Callable
 import anyio
 from starlette.types import Receive, Scope, Send
 
+from mirror.proxy.headers import render
 from mirror.store.driver import CHUNK_SIZE
 from mirror.store.view import BlobContent
 
@@ -66,7 +67,7 @@ class BlobResponse:
         }
         if byte_range is not None:
             out["content-range"] = f"bytes {start}-{end}/{size}"
-        self.raw_headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in out.items()]
+        self.raw_headers = render(out)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = self.content.local_path

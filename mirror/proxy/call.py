@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from mirror.errors import ManifestTooLarge
+from mirror.proxy.inputs import plain_number
+from mirror.proxy.reply import Reply
 from mirror.store.store import Store
 from mirror.store.view import Resolved, Resolver
 
@@ -65,16 +66,16 @@ class Call:
         media_type: str | None = None,
         *,
         length: int | None = None,
-    ) -> Response:
+    ) -> Reply:
         """A response with the collected headers; `length` overrides Content-Length (HEAD)."""
         headers = dict(self.headers)
         headers["Content-Length"] = str(len(body) if length is None else length)
-        return Response(b"" if self.head else body, status, headers=headers, media_type=media_type)
+        return Reply(b"" if self.head else body, status, headers, media_type)
 
     async def read_body(self, limit: int) -> bytes:
         """The whole request body; ManifestTooLarge past `limit` bytes."""
-        declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = plain_number(self.request.headers.get("content-length") or "")
+        if declared is not None and declared > limit:
             raise ManifestTooLarge(f"body larger than {limit} bytes")
         parts: list[bytes] = []
         total = 0

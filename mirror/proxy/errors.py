@@ -11,9 +11,8 @@ import json
 import logging
 from dataclasses import dataclass
 
-from starlette.responses import Response
-
 from mirror import errors as e
+from mirror.proxy.reply import Reply
 
 log = logging.getLogger("mirror.proxy")
 
@@ -55,6 +54,9 @@ TABLE: dict[type[BaseException], WireCode] = {
 UNKNOWN = WireCode("UNKNOWN", 500, "unknown error")
 NOT_FOUND = WireCode("NOT_FOUND", 404, "unknown API endpoint")
 METHOD_NOT_ALLOWED = WireCode("UNSUPPORTED", 405, "method not allowed on this endpoint")
+# A request the HTTP layer refuses before any route (no OCI code fits; the message says
+# what is wrong).
+BAD_REQUEST = WireCode("BAD_REQUEST", 400, "bad request")
 
 
 def lookup(exc: BaseException) -> WireCode:
@@ -72,7 +74,7 @@ def envelope(code: WireCode, message: str | None = None, detail: object = None) 
     return json.dumps({"errors": [entry]}).encode()
 
 
-def error_response(exc: BaseException, *, head: bool = False, request_id: str = "") -> Response:
+def error_response(exc: BaseException, *, head: bool = False, request_id: str = "") -> Reply:
     """The response for any exception; unknown ones are logged and hidden."""
     code = lookup(exc)
     headers: dict[str, str] = {}
@@ -94,10 +96,8 @@ def error_response(exc: BaseException, *, head: bool = False, request_id: str = 
 
 def plain_error(
     code: WireCode, body: bytes | None = None, headers: dict[str, str] | None = None, *, head: bool
-) -> Response:
+) -> Reply:
     headers = dict(headers or {})
     body = envelope(code) if body is None else body
     headers["Content-Length"] = str(len(body))
-    return Response(
-        b"" if head else body, code.status, headers=headers, media_type="application/json"
-    )
+    return Reply(b"" if head else body, code.status, headers, "application/json")

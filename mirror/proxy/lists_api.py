@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from mirror.digests import Digest
 from mirror.errors import PaginationInvalid
 from mirror.proxy.call import Call
+from mirror.proxy.inputs import plain_number
 from mirror.types import OCI_INDEX
 
 MAX_PAGE = 10_000
@@ -29,13 +30,10 @@ def _page(call: Call, items: list[str], path: str) -> list[str]:
     if raw_n is None or raw_n == "":
         n = MAX_PAGE
     else:
-        try:
-            n = int(raw_n)
-        except ValueError:
-            raise PaginationInvalid(f"n must be a number, got {raw_n[:20]!r}") from None
-        if n < 0:
-            raise PaginationInvalid("n must not be negative")
-        n = min(n, MAX_PAGE)
+        number = plain_number(raw_n)
+        if number is None:
+            raise PaginationInvalid(f"n must be a number of digits, got {raw_n[:20]!r}")
+        n = min(number, MAX_PAGE)
     page = items[start : start + n]
     if page and start + n < len(items):
         link = call.url(f"{path}?n={n}&last={quote(page[-1], safe='')}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from mirror.errors import RangeNotSatisfiable
+from mirror.proxy.inputs import plain_number
 
-_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+_RANGE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -17,21 +18,27 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """
     if not header:
         return None
-    match = _RANGE.match(header)
+    match = _RANGE.fullmatch(header)
     if match is None:
         return None
     first, last = match.groups()
     if not first and not last:
         return None
     if not first:
-        suffix = int(last)
+        suffix = _number(last)
         if suffix == 0:
             raise RangeNotSatisfiable("empty suffix range", size=size)
         return max(size - suffix, 0), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _number(first)
+    end = _number(last) if last else size - 1
     if last and end < start:
         return None
     if start >= size:
         raise RangeNotSatisfiable(f"range starts at {start}, blob has {size} bytes", size=size)
     return start, min(end, size - 1)
+
+
+def _number(digits: str) -> int:
+    number = plain_number(digits)
+    assert number is not None  # the pattern matched digits only
+    return number

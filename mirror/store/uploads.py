@@ -58,7 +58,7 @@ class UploadStore:
         self._hashes = sessions.hashes
 
     def _check_id(self, upload_id: str) -> str:
-        if not _UPLOAD_ID.match(upload_id):
+        if not _UPLOAD_ID.fullmatch(upload_id):
             raise BlobUploadUnknown(f"upload {upload_id[:64]!r} unknown")
         return upload_id
 
