@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 
 from mirror.cache.fills.manager import FillManager
-from mirror.cache.singleflight import SingleFlight
 from mirror.coordination.metadata import MetadataStore
+from mirror.coordination.singleflight import SingleFlight
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
 from mirror.metrics import METRICS, MetricsRegistry
