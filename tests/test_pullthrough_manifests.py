@@ -250,7 +250,7 @@ async def test_tag_resolved_by_head_then_pulled_by_digest_is_cached() -> None:
         assert r.headers["docker-content-digest"] == digest
         assert rig.transport.log == []  # fresh: no upstream request
         rig.transport.down = True
-        rig.gateway.freshness = 0.0
+        rig.source.freshness = 0.0
         r = await rig.mirror.get("/v2/library/app/manifests/v1?ns=docker.io")
         assert r.status_code == 200 and r.content == raw and "warning" in r.headers
     finally:

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from mirror.upstream.breaker import CircuitBreaker
 from tests.support.oci import push_blob, push_image
 from tests.support.upstreams import MirrorRig, make_rig
 
@@ -89,7 +88,7 @@ async def test_token_endpoint_down_falls_back(rig: MirrorRig) -> None:
 
 
 async def test_circuit_breaker_stops_waiting_on_a_dead_upstream() -> None:
-    rig = make_rig(freshness=0.0, breaker=CircuitBreaker(failures=2, reset=60.0))
+    rig = make_rig(freshness=0.0, breaker=(2, 60.0))
     try:
         await push_image(rig.upstream, "library/app", "v1")
         await rig.mirror.get("/v2/app/manifests/v1")
@@ -110,7 +109,7 @@ async def test_offline_upstream_serves_cache_only() -> None:
     try:
         raw, _ = await push_image(rig.upstream, "library/app", "v1")
         await rig.mirror.get("/v2/app/manifests/v1")
-        rig.gateway.offline = True
+        rig.offline_switch.offline = True
         rig.transport.log.clear()
         r = await rig.mirror.get("/v2/app/manifests/v1")
         assert r.status_code == 200 and r.content == raw

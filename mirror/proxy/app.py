@@ -6,12 +6,15 @@ import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
+import httpx
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mirror.cache.fills.manager import FillManager
 from mirror.cache.pullthrough.resolver import MirrorResolver
+from mirror.cache.pullthrough.source import MirrorSource
 from mirror.cache.pullthrough.state import PullThroughState
 from mirror.config import Config, ProxyConfig, load_config
 from mirror.coordination.fallback_leases import FallbackCoordinator
@@ -36,13 +39,23 @@ from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
 from mirror.upstream.breaker import CircuitBreaker
-from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable, UpstreamRoute
+from mirror.upstream.stack import upstream_stack
 
 log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
 STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Settings that have no configuration key (yet). The defaults are what runs in
+    production; tests and embedders pass their own to `create_app`."""
+
+    upstream_retries: int = 2  # extra tries of an idempotent upstream request
+    upstream_backoff: float = 0.2  # seconds before the first retry (doubling)
+    fill_stall_timeout: float = 60.0  # a download that moves no byte this long fails
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -114,9 +127,21 @@ class _Wiring:
         self.shutdown: list[Hook] = []
 
 
-def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> DistributionApp:
-    """The application described by `config`."""
+def create_app(
+    config: Config,
+    metrics: MetricsRegistry = METRICS,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    tuning: Tuning | None = None,
+) -> DistributionApp:
+    """The application described by `config`.
+
+    `transports` replaces the network for the upstreams it names (by configured name):
+    tests reach in-process upstreams, and inject faults, that way. Naming an upstream
+    that is not configured is a ValueError.
+    """
     wiring = _Wiring()
+    tuning = tuning or Tuning()
     storage = config.storage
     params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
     driver = create_driver(storage.driver, params)
@@ -125,7 +150,15 @@ def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> Distributi
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
-        resolver = _mirror_resolver(config, config.proxy, store, wiring, metrics)
+        resolver = _mirror_resolver(
+            config,
+            config.proxy,
+            store,
+            wiring,
+            metrics,
+            transports=dict(transports or {}),
+            tuning=tuning,
+        )
     purging = storage.upload_purging
     if purging.enabled and not storage.read_only:
         job = Periodic(
@@ -164,9 +197,15 @@ def _mirror_resolver(
     store: Store,
     wiring: _Wiring,
     metrics: MetricsRegistry,
+    *,
+    transports: dict[str, httpx.AsyncBaseTransport],
+    tuning: Tuning,
 ) -> MirrorResolver:
+    unknown = set(transports) - {upstream.name for upstream in proxy.upstreams}
+    if unknown:
+        raise ValueError(f"transports for upstreams that are not configured: {sorted(unknown)}")
     metadata, coordinator = _coordination(config, wiring, metrics)
-    gateways: dict[str, UpstreamGateway] = {}
+    sources: dict[str, MirrorSource] = {}
     routes: list[UpstreamRoute] = []
     for upstream in proxy.upstreams:
         route = UpstreamRoute(upstream.name, upstream.aliases)
@@ -175,24 +214,35 @@ def _mirror_resolver(
             username=upstream.username or None,
             password=upstream.password or None,
             name=upstream.name,
+            transport=transports.get(upstream.name),
             connect_timeout=proxy.timeouts.connect,
             read_timeout=proxy.timeouts.read,
+            retries=tuning.upstream_retries,
+            backoff=tuning.upstream_backoff,
         )
-        wiring.shutdown.append(client.aclose)
-        gateways[upstream.name] = UpstreamGateway(
-            route,
+        stack = upstream_stack(
             client,
-            freshness=upstream.freshness,
+            prefix=route.prefix,
+            metadata=metadata,
+            negative_ttl=proxy.negative_ttl,
             offline=upstream.offline,
             breaker=CircuitBreaker(proxy.breaker.failures, proxy.breaker.reset),
             metrics=metrics,
         )
+        wiring.shutdown.append(stack.aclose)
+        sources[upstream.name] = MirrorSource(stack, freshness=upstream.freshness)
         routes.append(route)
-    fills = FillManager(store.blobs, coordinator, metadata, metrics=metrics)
+    fills = FillManager(
+        store.blobs,
+        coordinator,
+        metadata,
+        stall_timeout=tuning.fill_stall_timeout,
+        metrics=metrics,
+    )
     wiring.shutdown.insert(0, fills.aclose)
-    state = PullThroughState(fills, metadata, negative_ttl=proxy.negative_ttl, metrics=metrics)
+    state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
-    return MirrorResolver(store, table, gateways, state, read_only=config.storage.read_only)
+    return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
 
 
 def _coordination(
