@@ -126,3 +126,30 @@ async def test_cached_blobs_served_while_down(rig: MirrorRig) -> None:
     rig.transport.down = True
     r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
     assert r.status_code == 200 and r.content == b"layer bytes"
+
+
+async def test_denied_repositories_do_not_shut_the_upstream_out() -> None:
+    """Docker Hub says 401 for repositories that do not exist; a client asking for five
+    of them must not make every uncached pull a 503 (issue 8, item 3)."""
+    rig = make_rig(freshness=0.0, breaker=(2, 60.0))
+    try:
+        raw, _ = await push_image(rig.upstream, "library/app", "v1")
+        challenge = {"WWW-Authenticate": 'Bearer realm="http://upstream.test/token"'}
+
+        def deny(request: httpx.Request) -> httpx.Response | None:
+            if "/secret/" in request.url.path:
+                return httpx.Response(401, headers=challenge)
+            if request.url.path == "/token":
+                return httpx.Response(200, json={"token": "anonymous"})
+            return None
+
+        rig.transport.fault = deny
+        for i in range(6):
+            r = await rig.mirror.get(f"/v2/secret/app{i}/manifests/v1")
+            assert r.status_code == 503
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200 and r.content == raw
+        gauge = rig.metrics.gauge("mirror_upstream_breaker_state", "", ("upstream",))
+        assert gauge.get("docker.io") == 0.0
+    finally:
+        await rig.aclose()

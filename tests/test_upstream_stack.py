@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from mirror.types import OCI_INDEX
 from mirror.upstream.api import (
     Upstream,
     UpstreamDecorator,
+    UpstreamError,
     UpstreamNotFound,
     UpstreamUnavailable,
 )
@@ -42,9 +44,14 @@ class Registry:
         self.down = False
         self.delay = 0.0
         self.headers: dict[str, str] = {}
+        self.override: Callable[[httpx.Request], httpx.Response | None] | None = None
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append((request.method, request.url.path))
+        if self.override is not None:
+            answer = self.override(request)
+            if answer is not None:
+                return answer
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.down:
@@ -204,4 +211,67 @@ async def test_concurrent_identical_requests_go_upstream_once() -> None:
     )
     assert all(isinstance(r, UpstreamNotFound) for r in results)
     assert registry.requests.count(("HEAD", "/v2/library/app/manifests/v9")) == 1
+    await upstream.aclose()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(401),
+        httpx.Response(401, headers={"www-authenticate": 'Basic realm="x"'}),
+        httpx.Response(403),
+        httpx.Response(404),
+        httpx.Response(429),
+        httpx.Response(400),
+        # A manifest that does not match its digest header: a content error.
+        httpx.Response(200, content=b"{}", headers={"docker-content-digest": str(DIGEST)}),
+    ],
+    ids=["401", "401-basic", "403", "404", "429", "400", "content"],
+)
+async def test_answers_a_client_can_provoke_never_open_the_breaker(answer: httpx.Response) -> None:
+    """Docker Hub answers 401 for a repository that does not exist: five of those must
+    not shut every uncached pull of the upstream out (issue 8, item 3)."""
+    registry, metrics = Registry(), MetricsRegistry()
+    upstream = stack(registry, metrics, breaker=CircuitBreaker(failures=2, reset=60.0))
+    registry.override = lambda request: answer if "/private/" in request.url.path else None
+    for _ in range(6):
+        with pytest.raises(UpstreamError):
+            await upstream.get_manifest("private/app", "v1", [OCI_INDEX])
+    assert (await upstream.head_manifest("library/app", "v1", [OCI_INDEX])).digest == DIGEST
+    gauge = metrics.gauge("mirror_upstream_breaker_state", "", ("upstream",))
+    assert gauge.get("docker.io") == 0.0
+    await upstream.aclose()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_server_errors_open_the_breaker(status: int) -> None:
+    registry, metrics = Registry(), MetricsRegistry()
+    upstream = stack(registry, metrics, breaker=CircuitBreaker(failures=2, reset=60.0))
+    registry.override = lambda request: httpx.Response(status)
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
+    registry.override = None
+    with pytest.raises(UpstreamUnavailable, match="not asking it"):
+        await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
+    assert len(registry.requests) == 2
+    await upstream.aclose()
+
+
+async def test_an_unreachable_token_service_opens_the_breaker() -> None:
+    registry, metrics = Registry(), MetricsRegistry()
+    upstream = stack(registry, metrics, breaker=CircuitBreaker(failures=2, reset=60.0))
+
+    def challenge(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            raise httpx.ConnectError("token service down", request=request)
+        realm = 'Bearer realm="http://auth.test/token",service="x"'
+        return httpx.Response(401, headers={"www-authenticate": realm})
+
+    registry.override = challenge
+    for _ in range(2):
+        with pytest.raises(UpstreamError, match="token endpoint"):
+            await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
+    with pytest.raises(UpstreamUnavailable, match="not asking it"):
+        await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
     await upstream.aclose()

@@ -289,7 +289,11 @@ class RegistryAuth:
             finally:
                 await response.aclose()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise UpstreamAuthError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            # An unreachable token service fails every pull: the upstream is unhealthy.
+            raise UpstreamAuthError(
+                f"{where}: {type(exc).__name__}: {exc}",
+                unhealthy=isinstance(exc, httpx.TransportError),
+            ) from exc
         if response.status_code == 429:
             raise UpstreamRateLimited(
                 f"{where} answered 429", retry_after=response.headers.get("retry-after")
@@ -334,7 +338,7 @@ def _again(error: UpstreamAuthError | UpstreamRateLimited) -> UpstreamError:
     """A fresh copy of a shared failure (one exception object must not be raised twice)."""
     if isinstance(error, UpstreamRateLimited):
         return UpstreamRateLimited(error.message, retry_after=error.retry_after)
-    return UpstreamAuthError(error.message, status=error.status)
+    return UpstreamAuthError(error.message, status=error.status, unhealthy=error.unhealthy)
 
 
 def _timestamp(value: object) -> float | None:

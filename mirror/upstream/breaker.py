@@ -15,12 +15,7 @@ from contextlib import asynccontextmanager
 
 from mirror.digests import Digest
 from mirror.registryhttp.client import FetchedManifest, ManifestHead
-from mirror.registryhttp.errors import (
-    UpstreamError,
-    UpstreamNotFound,
-    UpstreamRateLimited,
-    UpstreamUnavailable,
-)
+from mirror.registryhttp.errors import UpstreamError, UpstreamUnavailable
 from mirror.types import Descriptor
 from mirror.upstream.api import BlobStream, Upstream, UpstreamDecorator
 
@@ -79,7 +74,9 @@ class CircuitBreaker:
 
 class BreakerUpstream(UpstreamDecorator):
     """Refuses requests while the breaker is open (UpstreamUnavailable, nothing sent) and
-    tells the breaker how each request ended. `on_state` hears the state after each one.
+    tells the breaker how each request ended: failures marked `unhealthy` (connection,
+    TLS, timeouts, 5xx) count; any other answer closes a half-open breaker, like a
+    success. `on_state` hears the state after each request.
 
     For `open_blob` only the opening counts; a transfer that breaks later is the
     download's business, not the breaker's.
@@ -104,12 +101,14 @@ class BreakerUpstream(UpstreamDecorator):
             )
         try:
             yield
-        except (UpstreamNotFound, UpstreamRateLimited):
-            # The upstream is up: it answered, it just has nothing or refuses us for now.
-            self.breaker.release()
-            raise
-        except UpstreamError:
-            self.breaker.failure()
+        except UpstreamError as exc:
+            # Only failures that say the upstream is down count. A 401/403/404/429 or a
+            # bad body is an answer about one request, and a client can ask for as many
+            # of those as it likes: counting them would let it shut the upstream out.
+            if exc.unhealthy:
+                self.breaker.failure()
+            else:
+                self.breaker.release()
             raise
         except BaseException:
             self.breaker.release()
