@@ -153,3 +153,43 @@ async def test_denied_repositories_do_not_shut_the_upstream_out() -> None:
         assert gauge.get("docker.io") == 0.0
     finally:
         await rig.aclose()
+
+
+def header_safe(value: str) -> bool:
+    return all(" " <= c <= "~" for c in value)
+
+
+async def test_upstream_text_never_reaches_response_headers(rig: MirrorRig) -> None:
+    """Upstream error text with CR/LF, NUL or non-Latin-1 characters, a bad Retry-After or
+    Content-Type, must not turn an answer into a 500 (issue 8, item 7)."""
+    raw, digest = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    message = "down\r\nX-Injected: yes \u2603\x00"
+    rig.transport.fault = lambda request: httpx.Response(
+        500, json={"errors": [{"code": "UNKNOWN", "message": message}]}
+    )
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw
+    assert header_safe(r.headers["warning"]) and "Injected" not in r.headers["warning"]
+    h = await rig.mirror.head("/v2/app/manifests/v1")
+    assert h.status_code == 200 and header_safe(h.headers["warning"])
+
+    rig.transport.fault = lambda request: httpx.Response(
+        429, headers=[(b"retry-after", b"\xe2\x98\x83")], json={"errors": []}
+    )
+    r = await rig.mirror.get("/v2/other/manifests/v1")
+    assert r.status_code == 429 and "retry-after" not in r.headers
+
+    def odd_type(request: httpx.Request) -> httpx.Response | None:
+        if request.method != "HEAD":
+            return None
+        headers = [
+            (b"content-type", b"\xe2\x98\x83/x\x00"),
+            (b"docker-content-digest", digest.encode()),
+            (b"content-length", str(len(raw)).encode()),
+        ]
+        return httpx.Response(200, headers=headers)
+
+    rig.transport.fault = odd_type
+    h = await rig.mirror.head(f"/v2/fresh/manifests/{digest}")
+    assert h.status_code == 200 and header_safe(h.headers["content-type"])

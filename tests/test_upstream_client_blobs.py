@@ -157,3 +157,21 @@ async def test_head_blob_reports_size_and_404() -> None:
             await client.head_blob("x", Digest.of(b"other"))
     finally:
         await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_numbers_in_headers_are_ascii_digits_only() -> None:
+    """str.isdigit() also says yes to '٤٢' (and int() reads it as 42)."""
+    arabic = "\u0664\u0662".encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers=[(b"content-length", arabic), (b"ratelimit-limit", arabic)]
+        )
+
+    client = DistributionClient("http://upstream.test", transport=httpx.MockTransport(handler))
+    try:
+        assert await client.head_blob("x", Digest.of(b"hello")) is None
+        assert client.ratelimit is None
+    finally:
+        await client.aclose()

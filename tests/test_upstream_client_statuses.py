@@ -158,3 +158,34 @@ def test_error_classes_form_one_hierarchy() -> None:
     assert issubclass(UpstreamContentError, UpstreamError)
     error = UpstreamRateLimited("slow down", retry_after="3")
     assert (error.message, error.status, error.retry_after) == ("slow down", 429, "3")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        (b"120", "120"),
+        (b" 7 ", "7"),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        (b"\xe2\x98\x83", None),  # a snowman: not Latin-1 once decoded
+        (b"4\x002", None),
+        (b"\xd9\xa4\xd9\xa2", None),  # Arabic-Indic digits: str.isdigit() says yes
+        (b"soon", None),
+        (b"-5", None),
+        (b"1.5", None),
+        (b"Wed, 21 Oct 2015 07:28:00 GMT\r\nX-Injected: 1", None),
+    ],
+)
+async def test_retry_after_is_kept_only_when_valid(
+    status: int, sent: bytes, kept: str | None
+) -> None:
+    """Retry-After is delta-seconds or an HTTP-date; anything else is dropped, so that
+    whoever passes it on never puts upstream-made bytes in a header (issue 8, item 7)."""
+    fake = FakeRegistry(auth=None)
+    fake.override = answering(httpx.Response(status, headers=[(b"retry-after", sent)]))
+    async with opened(fake.client(retries=0)) as client:
+        with pytest.raises((UpstreamRateLimited, UpstreamUnavailable)) as caught:
+            await client.get_manifest(REPO, "latest", ACCEPT)
+    assert isinstance(caught.value, UpstreamRateLimited | UpstreamUnavailable)
+    assert caught.value.retry_after == kept

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import httpx
 
 from mirror.registryhttp.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
+from mirror.registryhttp.headers import valid_retry_after
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 # Refresh a token this long (at most) before it expires, so it does not lapse in flight.
@@ -296,7 +297,8 @@ class RegistryAuth:
             ) from exc
         if response.status_code == 429:
             raise UpstreamRateLimited(
-                f"{where} answered 429", retry_after=response.headers.get("retry-after")
+                f"{where} answered 429",
+                retry_after=valid_retry_after(response.headers.get("retry-after")),
             )
         if response.status_code != 200:
             raise UpstreamAuthError(

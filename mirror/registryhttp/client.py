@@ -38,6 +38,7 @@ from mirror.registryhttp.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from mirror.registryhttp.headers import ascii_int, valid_retry_after
 from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 TAGS_PAGE = 1000
 TAGS_LIMIT = 10_000
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$", re.ASCII)
 
 Origin = tuple[str, str, int]
 
@@ -448,7 +449,7 @@ class DistributionClient:
 def _failure(response: httpx.Response, where: str, body: bytes) -> UpstreamError:
     status = response.status_code
     message = f"{where} -> {status}{_error_detail(body)}"
-    retry_after = response.headers.get("retry-after")
+    retry_after = valid_retry_after(response.headers.get("retry-after"))
     if status == 404:
         return UpstreamNotFound(message, status=status)
     if status == 429:
@@ -539,8 +540,7 @@ def _header_digest(response: httpx.Response) -> Digest | None:
 
 
 def _int_header(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return ascii_int(response.headers.get(name))
 
 
 def _quota(value: str | None) -> tuple[int, int | None] | None:
@@ -548,13 +548,14 @@ def _quota(value: str | None) -> tuple[int, int | None] | None:
     if not value:
         return None
     items = value.split(",")
-    head = items[0].split(";", 1)[0].strip()
-    if not head.isdigit():
+    head = ascii_int(items[0].split(";", 1)[0])
+    if head is None:
         return None
     window = None
     for item in items:
         for param in item.split(";")[1:]:
             key, _, number = param.partition("=")
-            if key.strip().lower() == "w" and number.strip().isdigit():
-                window = int(number.strip())
-    return int(head), window
+            seconds = ascii_int(number)
+            if key.strip().lower() == "w" and seconds is not None:
+                window = seconds
+    return head, window

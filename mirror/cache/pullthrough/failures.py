@@ -1,10 +1,15 @@
 """What a client is told when the upstream fails: domain errors and stale-serve warnings.
 
 Upstream failures stay `UpstreamError`s up to the pull-through policy, which either serves
-from the cache (with a warning) or raises what these functions build.
+from the cache (with a warning) or raises what these functions build. A Warning header
+carries nothing the upstream sent (its error text may hold CR/LF, NUL or characters no
+header can carry); what the upstream said goes to the log.
 """
 
 from __future__ import annotations
+
+import logging
+import re
 
 from mirror.errors import (
     BlobUnknown,
@@ -14,6 +19,10 @@ from mirror.errors import (
     Unavailable,
 )
 from mirror.upstream.api import UpstreamError, UpstreamNotFound, UpstreamRateLimited
+
+log = logging.getLogger("mirror.cache")
+
+_NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]+")
 
 
 def domain_error(exc: UpstreamError, upstream: str, what: str, *, blob: bool) -> RegistryError:
@@ -29,6 +38,12 @@ def domain_error(exc: UpstreamError, upstream: str, what: str, *, blob: bool) ->
     return Unavailable(f"{what} is not cached and upstream {upstream} is unavailable: {exc}")
 
 
-def stale_warning(exc: UpstreamError, upstream: str) -> str:
-    """The Warning text for content served from cache because of `exc`."""
-    return f"upstream {upstream} unavailable ({exc}); serving cached content"
+def stale_warning(exc: UpstreamError, upstream: str, what: str) -> str:
+    """The Warning text for `what`, served from cache because of `exc` (which is logged)."""
+    log.info("serving %s from cache: upstream %s failed: %s", what, upstream, exc.message)
+    return header_text(f"upstream {upstream} unavailable; serving cached content")
+
+
+def header_text(text: str) -> str:
+    """`text` with every character that is not printable ASCII removed."""
+    return _NOT_HEADER_SAFE.sub("", text)

@@ -100,7 +100,8 @@ class PullThroughManifests:
                 raise self._failed(exc, tag) from None
             self._metrics.stale.inc("manifest")
             manifest = await self.local.manifests.get(local_digest)
-            return ManifestResult(manifest, stale_warning(exc, self.upstream.name))
+            warning = stale_warning(exc, self.upstream.name, f"{self.name}:{tag}")
+            return ManifestResult(manifest, warning)
         return ManifestResult(manifest)
 
     async def _tag_state(self, tag: str) -> tuple[Digest | None, bool]:
@@ -150,8 +151,10 @@ class PullThroughManifests:
                 raise self._failed(exc, ref) from None
             self._metrics.stale.inc("manifest")
             descriptor = await self._descriptor(local_digest)
-            return ManifestHeadResult(descriptor, stale_warning(exc, self.upstream.name))
-        if head.digest is None or head.size is None:  # the upstream would not say: GET it
+            warning = stale_warning(exc, self.upstream.name, f"{self.name}:{ref}")
+            return ManifestHeadResult(descriptor, warning)
+        if head.digest is None or head.size is None or head.media_type not in MANIFEST_TYPES:
+            # The upstream would not say (or said something no client may be told): GET it.
             result = await self.get(Reference.parse(ref))
             return ManifestHeadResult(result.manifest.descriptor(), result.warning)
         if ":" not in ref:  # a tag

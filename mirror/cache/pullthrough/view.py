@@ -74,7 +74,8 @@ class PullThroughView:
             except NameUnknown:
                 raise domain_error(exc, self.upstream.name, "the tag list", blob=False) from None
             self.state.metrics.stale.inc("tags")
-            return TagsResult(cached, stale_warning(exc, self.upstream.name))
+            warning = stale_warning(exc, self.upstream.name, f"the tags of {self.name}")
+            return TagsResult(cached, warning)
 
     async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]:
         """The upstream's referrers (the cached ones when it fails or has no such API)."""
