@@ -41,6 +41,8 @@ def domain_error(exc: UpstreamError, upstream: str, what: str, *, blob: bool) ->
 def stale_warning(exc: UpstreamError, upstream: str, what: str) -> str:
     """The Warning text for `what`, served from cache because of `exc` (which is logged)."""
     log.info("serving %s from cache: upstream %s failed: %s", what, upstream, exc.message)
+    if isinstance(exc, UpstreamNotFound):
+        return header_text(f"upstream {upstream} no longer has it; serving cached content")
     return header_text(f"upstream {upstream} unavailable; serving cached content")
 
 

@@ -5,8 +5,10 @@
    request. After it: one upstream HEAD; a GET only when the digest changed (HEADs are
    free under Docker Hub's pull limits, GETs are not). Concurrent revalidations of one
    tag, and concurrent fetches of one digest, are one.
-3. When the upstream fails, a cached tag is served as it is, with a warning; with
-   nothing cached the client gets the upstream failure as a domain error.
+3. When the upstream fails, or says the tag (or the digest it now names) does not exist,
+   a cached tag is served as it is, with a warning; with nothing cached the client gets
+   the upstream failure as a domain error. An upstream 404 is remembered (by the
+   upstream's negative cache) under what was asked: the tag, or the new digest.
 """
 
 from __future__ import annotations
@@ -93,11 +95,10 @@ class PullThroughManifests:
             manifest = await self.state.flights.run(
                 ("tag", self.name, tag), self._revalidate, tag, local_digest
             )
-        except UpstreamNotFound as exc:
-            raise self._failed(exc, tag) from None
         except UpstreamError as exc:
-            if local_digest is None:
+            if not self._may_serve_stale(exc, local_digest):
                 raise self._failed(exc, tag) from None
+            assert local_digest is not None
             self._metrics.stale.inc("manifest")
             manifest = await self.local.manifests.get(local_digest)
             warning = stale_warning(exc, self.upstream.name, f"{self.name}:{tag}")
@@ -144,11 +145,10 @@ class PullThroughManifests:
     async def _head_upstream(self, ref: str, local_digest: Digest | None) -> ManifestHeadResult:
         try:
             head = await self.upstream.head_manifest(self.remote, ref, ACCEPT)
-        except UpstreamNotFound as exc:
-            raise self._failed(exc, ref) from None
         except UpstreamError as exc:
-            if local_digest is None:
+            if not self._may_serve_stale(exc, local_digest):
                 raise self._failed(exc, ref) from None
+            assert local_digest is not None
             self._metrics.stale.inc("manifest")
             descriptor = await self._descriptor(local_digest)
             warning = stale_warning(exc, self.upstream.name, f"{self.name}:{ref}")
@@ -205,6 +205,17 @@ class PullThroughManifests:
 
     async def _descriptor(self, digest: Digest) -> Descriptor:
         return (await self.local.manifests.get(digest)).descriptor()
+
+    def _may_serve_stale(self, exc: UpstreamError, local_digest: Digest | None) -> bool:
+        """Whether a cached tag answers when revalidating it failed with `exc`.
+
+        Any failure of the upstream does; so does its saying that the tag, or the digest
+        it now names, does not exist (deleted, or not replicated yet), unless the source
+        is set to pass such 404s on.
+        """
+        if local_digest is None:
+            return False
+        return self.source.serve_missing_tags or not isinstance(exc, UpstreamNotFound)
 
     def _failed(self, exc: UpstreamError, ref: str) -> RegistryError:
         return domain_error(exc, self.upstream.name, f"manifest {ref}", blob=False)
