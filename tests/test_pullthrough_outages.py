@@ -193,3 +193,25 @@ async def test_upstream_text_never_reaches_response_headers(rig: MirrorRig) -> N
     rig.transport.fault = odd_type
     h = await rig.mirror.head(f"/v2/fresh/manifests/{digest}")
     assert h.status_code == 200 and header_safe(h.headers["content-type"])
+
+
+async def test_upstream_details_are_not_reflected_to_clients(rig: MirrorRig) -> None:
+    """The client learns that the upstream is unavailable, not its hosts, paths or
+    messages (issue 8, low): those go to the log."""
+    rig.transport.fault = lambda request: httpx.Response(
+        500, json={"errors": [{"code": "UNKNOWN", "message": "db-7.corp.internal:5432 refused"}]}
+    )
+    for path in ("/v2/app/manifests/v1", f"/v2/app/blobs/sha256:{'1' * 64}", "/v2/app/tags/list"):
+        r = await rig.mirror.get(path)
+        assert r.status_code == 503 and code(r) == "UNAVAILABLE"
+        for leak in ("corp.internal", "upstream.test", "/v2/library", "500"):
+            assert leak not in r.text, (path, r.text)
+        assert "upstream docker.io is unavailable" in r.json()["errors"][0]["message"]
+
+
+async def test_an_upstream_503_retry_after_is_passed_on(rig: MirrorRig) -> None:
+    rig.transport.fault = lambda request: httpx.Response(503, headers={"Retry-After": "120"})
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 503 and r.headers["retry-after"] == "120"
+    r = await rig.mirror.get(f"/v2/app/blobs/sha256:{'1' * 64}")
+    assert r.status_code == 503 and r.headers["retry-after"] == "120"

@@ -252,9 +252,10 @@ async def test_server_errors_open_the_breaker(status: int) -> None:
         with pytest.raises(UpstreamUnavailable):
             await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
     registry.override = None
-    with pytest.raises(UpstreamUnavailable, match="not asking it"):
+    with pytest.raises(UpstreamUnavailable, match="not asking it") as caught:
         await upstream.head_manifest("library/app", "v1", [OCI_INDEX])
     assert len(registry.requests) == 2
+    assert caught.value.retry_after is not None and 1 <= int(caught.value.retry_after) <= 60
     await upstream.aclose()
 
 

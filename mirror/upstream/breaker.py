@@ -9,6 +9,7 @@ request goes through as a trial; success closes it, failure opens it again.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,12 @@ class CircuitBreaker:
         if self._clock() - self._opened_at >= self.reset:
             return HALF_OPEN
         return OPEN
+
+    def retry_in(self) -> float:
+        """Seconds until an open breaker lets a trial through (0 when it is not open)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(self.reset - (self._clock() - self._opened_at), 0.0)
 
     def allow(self) -> bool:
         """Whether a request may go to the upstream now (claims the half-open trial)."""
@@ -97,7 +104,8 @@ class BreakerUpstream(UpstreamDecorator):
     async def _guarded(self) -> AsyncIterator[None]:
         if not self.breaker.allow():
             raise UpstreamUnavailable(
-                f"upstream {self.name} failed repeatedly; not asking it for a while"
+                f"upstream {self.name} failed repeatedly; not asking it for a while",
+                retry_after=str(max(math.ceil(self.breaker.retry_in()), 1)),
             )
         try:
             yield

@@ -18,7 +18,12 @@ from mirror.errors import (
     TooManyRequests,
     Unavailable,
 )
-from mirror.upstream.api import UpstreamError, UpstreamNotFound, UpstreamRateLimited
+from mirror.upstream.api import (
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("mirror.cache")
 
@@ -26,16 +31,25 @@ _NOT_HEADER_SAFE = re.compile(r"[^\x20-\x7e]+")
 
 
 def domain_error(exc: UpstreamError, upstream: str, what: str, *, blob: bool) -> RegistryError:
-    """The error for a failed upstream request for `what` (nothing cached to serve)."""
+    """The error for a failed upstream request for `what` (nothing cached to serve).
+
+    The message names the upstream only by its configured name; the upstream's own
+    account (hosts, paths, its error text) is logged, not shown. A Retry-After the
+    upstream sent with a 429 or 503 is passed on (registryhttp has checked its syntax).
+    """
     if isinstance(exc, UpstreamNotFound):
         unknown = BlobUnknown if blob else ManifestUnknown
         return unknown(f"{what} not found upstream at {upstream}")
+    log.info("%s: upstream %s failed: %s", what, upstream, exc.message)
     if isinstance(exc, UpstreamRateLimited):
         return TooManyRequests(
             f"upstream {upstream} is rate limiting and {what} is not cached",
             retry_after=exc.retry_after,
         )
-    return Unavailable(f"{what} is not cached and upstream {upstream} is unavailable: {exc}")
+    retry_after = exc.retry_after if isinstance(exc, UpstreamUnavailable) else None
+    return Unavailable(
+        f"{what} is not cached and upstream {upstream} is unavailable", retry_after=retry_after
+    )
 
 
 def stale_warning(exc: UpstreamError, upstream: str, what: str) -> str:
