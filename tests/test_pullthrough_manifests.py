@@ -249,6 +249,44 @@ async def test_upstream_manifest_with_wrong_digest_is_refused(rig: MirrorRig) ->
     )
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"schemaVersion": 1, "name": "library/app"}',
+        b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}',
+    ],
+    ids=["garbage", "schema1", "no-layers"],
+)
+async def test_an_invalid_upstream_manifest_is_the_upstreams_fault(
+    rig: MirrorRig, body: bytes
+) -> None:
+    """Not a 400 blaming the client (issue 8, low): the upstream is of no use, so the
+    cached tag is served, and with nothing cached the answer is UNAVAILABLE."""
+    raw, _ = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    digest = digest_of(body)
+
+    def invalid(request: httpx.Request) -> httpx.Response | None:
+        if "/manifests/" not in request.url.path:
+            return None
+        headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest}
+        return httpx.Response(
+            200,
+            content=b"" if request.method == "HEAD" else body,
+            headers={**headers, "Content-Length": str(len(body))},
+        )
+
+    rig.transport.fault = invalid
+    r = await rig.mirror.get("/v2/other/manifests/v1")
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+    r = await rig.mirror.get(f"/v2/other/manifests/{digest}")
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+    rig.source.freshness = 0.0
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+
+
 async def test_tag_list_comes_from_upstream(rig: MirrorRig) -> None:
     for tag in ("b", "a", "c"):
         await push_image(rig.upstream, "library/app", tag)

@@ -19,11 +19,11 @@ from mirror.cache.pullthrough.failures import domain_error, stale_warning
 from mirror.cache.pullthrough.source import MirrorSource
 from mirror.cache.pullthrough.state import PullThroughState
 from mirror.digests import Digest
-from mirror.errors import ManifestUnknown, RegistryError, Unavailable
+from mirror.errors import ManifestInvalid, ManifestUnknown, RegistryError, Unsupported
 from mirror.store.repository import Repository
 from mirror.store.view import ManifestHeadResult, ManifestResult
 from mirror.types import MANIFEST_TYPES, Descriptor, Manifest, Reference
-from mirror.upstream.api import UpstreamError, UpstreamNotFound
+from mirror.upstream.api import UpstreamContentError, UpstreamError, UpstreamNotFound
 
 # Ask for every manifest type so indexes are cached whole and byte-for-byte.
 ACCEPT = (
@@ -180,11 +180,17 @@ class PullThroughManifests:
         actual = Digest.of(fetched.raw, expected.algorithm if expected else "sha256")
         claimed = expected or fetched.digest
         if claimed is not None and claimed.algorithm == actual.algorithm and claimed != actual:
-            raise Unavailable(
-                f"upstream {self.upstream.name} sent manifest {ref} with digest {actual}, "
-                f"expected {claimed}"
+            raise UpstreamContentError(
+                f"{self.upstream.name}: manifest {ref} has digest {actual}, expected {claimed}"
             )
-        return await self._store(fetched.raw, fetched.media_type, actual, tag)
+        try:
+            return await self._store(fetched.raw, fetched.media_type, actual, tag)
+        except (ManifestInvalid, Unsupported) as exc:
+            # The upstream's content, not the client's request, is at fault: this is an
+            # upstream failure like any other (stale fallback, else UNAVAILABLE).
+            raise UpstreamContentError(
+                f"{self.upstream.name}: manifest {ref} is not valid: {exc.message}"
+            ) from None
 
     async def _store(
         self, raw: bytes, media_type: str | None, digest: Digest, tag: str | None
