@@ -188,3 +188,32 @@ async def test_real_socket_read_timeout_is_retried_and_bounded() -> None:
                 await client.head_manifest(REPO, "latest", ACCEPT)
     assert time.monotonic() - started < 1.5
     assert connections == 2
+
+
+@pytest.mark.anyio
+async def test_retries_of_a_hung_upstream_are_bounded_by_one_deadline() -> None:
+    """A hung upstream cost (retries + 1) x the read timeout before the answer (3 x 30 s
+    by default); one deadline (connect + read timeout unless given) bounds the lot."""
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_head(reader)
+        await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+
+    async with raw_server(handle) as url:
+        hung = DistributionClient(url, connect_timeout=0.2, read_timeout=0.3, retries=5, backoff=0)
+        async with opened(hung) as client:
+            with pytest.raises(UpstreamUnavailable) as caught:
+                await client.head_manifest(REPO, "latest", ACCEPT)
+        assert caught.value.unhealthy
+        assert 1 <= connections <= 2  # not 6
+        connections = 0
+        # An explicit deadline cuts even the first attempt short of its read timeout.
+        slow = DistributionClient(url, read_timeout=30, retries=5, backoff=0, deadline=0.3)
+        async with opened(slow) as client:
+            with pytest.raises(UpstreamUnavailable, match=r"within 0\.3s"):
+                await client.get_manifest(REPO, "latest", ACCEPT)
+        assert connections == 1

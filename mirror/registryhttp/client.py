@@ -2,9 +2,10 @@
 
 One pooled httpx.AsyncClient per upstream. Every request goes through three layers:
 `_retry` (bounded exponential backoff for idempotent requests on connection errors,
-timeouts and 502/503/504), `_authorized` (token or Basic auth, one retry after a 401), and
-`_follow` (redirects followed by hand, so the registry's `Authorization` never reaches
-another origin - blob GETs are routinely redirected to object stores and CDNs).
+timeouts and 502/503/504, all within one deadline per request), `_authorized` (token or
+Basic auth, one retry after a 401), and `_follow` (redirects followed by hand, so the
+registry's `Authorization` never reaches another origin - blob GETs are routinely
+redirected to object stores and CDNs).
 
 Everything returned is plain data (dataclasses, bytes); every failure is an UpstreamError.
 """
@@ -115,6 +116,7 @@ class DistributionClient:
         read_timeout: float = 30.0,
         retries: int = 2,
         backoff: float = 0.2,
+        deadline: float | None = None,
         max_connections: int = 64,
         blob_chunk_size: int | None = BLOB_CHUNK_SIZE,
         clock: Callable[[], float] = time.monotonic,
@@ -127,6 +129,9 @@ class DistributionClient:
         self.name = name or base.host
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
+        # One request, its retries included, gets this long: a hung upstream would
+        # otherwise cost (retries + 1) read timeouts before the caller hears of it.
+        self._deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self._chunk_size = blob_chunk_size
         # trust_env off: proxies and CA bundles come from configuration, not the environment.
         self._http = httpx.AsyncClient(
@@ -369,16 +374,26 @@ class DistributionClient:
         return bytes(body)
 
     async def _retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run `attempt`, retrying transient failures, all within the deadline."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self._deadline
         tries = 0
         while True:
             try:
-                return await attempt()
+                async with asyncio.timeout_at(ends) as limit:
+                    return await attempt()
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                raise UpstreamUnavailable(
+                    f"{self.name}: no answer within {self._deadline:g}s"
+                ) from None
             except _Transient as exc:
-                if tries >= self._retries:
+                delay = self._backoff * 2**tries * (0.5 + random.random() / 2)
+                if tries >= self._retries or loop.time() + delay >= ends:
                     raise UpstreamUnavailable(
                         exc.message, status=exc.status, retry_after=exc.retry_after
                     ) from exc.__cause__
-                delay = self._backoff * 2**tries * (0.5 + random.random() / 2)
                 log.info("retrying after %s (in %.2fs)", exc.message, delay)
                 tries += 1
                 await asyncio.sleep(delay)
