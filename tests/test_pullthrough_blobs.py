@@ -195,3 +195,21 @@ async def test_stalled_download_is_abandoned_and_retried(tmp_path: Path) -> None
         assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
     finally:
         await rig.aclose()
+
+
+async def test_a_slow_drip_upstream_does_not_hold_a_download_for_ever() -> None:
+    rig = make_rig(blob_min_rate=1_000_000, blob_rate_window=0.2)
+    try:
+        data = random_bytes(1024 * 1024, 12)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        rig.transport.slow = (0.01, 1000)  # 100 KB/s: ten seconds for the blob
+        async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await _read_all(client, f"/v2/app/blobs/{digest}")
+        await rig.fills.drain()
+        failed = rig.metrics.counter("mirror_fills_total", "", ("result",)).get("failed")
+        assert failed == 1 and not await _stored(rig, digest)
+        rig.transport.slow = None
+        assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+    finally:
+        await rig.aclose()

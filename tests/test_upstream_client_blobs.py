@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -175,3 +178,62 @@ async def test_numbers_in_headers_are_ascii_digits_only() -> None:
         assert client.ratelimit is None
     finally:
         await client.aclose()
+
+
+class Drip(httpx.AsyncByteStream):
+    """`pieces` of `size` bytes, each after `delay` seconds."""
+
+    def __init__(self, pieces: int, size: int, delay: float) -> None:
+        self.pieces, self.size, self.delay = pieces, size, delay
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(self.pieces):
+            await asyncio.sleep(self.delay)
+            yield b"d" * self.size
+
+
+async def drained(blob: Any, pause: float = 0.0) -> int:
+    received = 0
+    async for chunk in blob:
+        received += len(chunk)
+        if pause:
+            await asyncio.sleep(pause)
+    return received
+
+
+@pytest.mark.anyio
+async def test_a_slow_drip_body_fails_after_one_window() -> None:
+    """One 1 KiB/s upstream connection must not tie every reader of a blob to it for
+    ever (issue 8, low): below the minimum rate for a window of waiting, it fails."""
+    fake = FakeRegistry(auth=None)
+    fake.override = lambda request: httpx.Response(200, stream=Drip(1000, 100, 0.02))
+    options = {"blob_min_rate": 100_000, "blob_rate_window": 0.3}
+    async with opened(fake.client(**options)) as client:
+        blob = await client.open_blob(REPO, BLOB_DIGEST)
+        with pytest.raises(UpstreamUnavailable, match="slower than"):
+            await drained(blob)
+        await blob.aclose()
+        assert blob.received < 100_000
+
+
+@pytest.mark.anyio
+async def test_a_slow_reader_is_not_taken_for_a_slow_upstream() -> None:
+    fake = FakeRegistry(auth=None)
+    fake.override = lambda request: httpx.Response(200, stream=Drip(4, 50_000, 0))
+    options = {"blob_min_rate": 100_000, "blob_rate_window": 0.1}
+    async with (
+        opened(fake.client(**options)) as client,
+        await client.open_blob(REPO, BLOB_DIGEST, verify=False) as blob,
+    ):
+        assert await drained(blob, pause=0.15) == 200_000
+
+
+@pytest.mark.anyio
+async def test_a_body_deadline_bounds_the_whole_transfer() -> None:
+    fake = FakeRegistry(auth=None)
+    fake.override = lambda request: httpx.Response(200, stream=Drip(100, 10_000, 0.01))
+    async with opened(fake.client(blob_deadline=0.2)) as client:
+        blob = await client.open_blob(REPO, BLOB_DIGEST)
+        with pytest.raises(UpstreamUnavailable, match=r"not done after 0\.2s"):
+            await drained(blob)
+        await blob.aclose()

@@ -33,6 +33,7 @@ from mirror.metrics import METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.call import Services
 from mirror.proxy.upkeep import Periodic, remove_stale_partials
+from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
 from mirror.store.driver import LocalPath, StorageDriver
 from mirror.store.drivers import create_driver
@@ -56,6 +57,9 @@ class Tuning:
     upstream_retries: int = 2  # extra tries of an idempotent upstream request
     upstream_backoff: float = 0.2  # seconds before the first retry (doubling)
     fill_stall_timeout: float = 60.0  # a download that moves no byte this long fails
+    upstream_blob_min_rate: float = MIN_RATE  # bytes/s a blob body must keep up, per window
+    upstream_blob_rate_window: float = RATE_WINDOW  # seconds of waiting the rate is taken over
+    upstream_blob_deadline: float | None = None  # seconds a whole blob body may take
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -219,6 +223,9 @@ def _mirror_resolver(
             read_timeout=proxy.timeouts.read,
             retries=tuning.upstream_retries,
             backoff=tuning.upstream_backoff,
+            blob_min_rate=tuning.upstream_blob_min_rate,
+            blob_rate_window=tuning.upstream_blob_rate_window,
+            blob_deadline=tuning.upstream_blob_deadline,
         )
         stack = upstream_stack(
             client,

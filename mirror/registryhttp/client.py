@@ -30,7 +30,7 @@ from httpcore._async.http11 import AsyncHTTP11Connection
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
 from mirror.registryhttp.auth import RegistryAuth, parse_challenges
-from mirror.registryhttp.blob import UpstreamBlob
+from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW, UpstreamBlob
 from mirror.registryhttp.errors import (
     UpstreamAuthError,
     UpstreamContentError,
@@ -119,6 +119,9 @@ class DistributionClient:
         deadline: float | None = None,
         max_connections: int = 64,
         blob_chunk_size: int | None = BLOB_CHUNK_SIZE,
+        blob_min_rate: float = MIN_RATE,
+        blob_rate_window: float = RATE_WINDOW,
+        blob_deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = httpx.URL(base_url)
@@ -133,6 +136,7 @@ class DistributionClient:
         # otherwise cost (retries + 1) read timeouts before the caller hears of it.
         self._deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self._chunk_size = blob_chunk_size
+        self._blob_pace = (blob_min_rate, blob_rate_window, blob_deadline)
         # trust_env off: proxies and CA bundles come from configuration, not the environment.
         self._http = httpx.AsyncClient(
             transport=transport,
@@ -355,6 +359,9 @@ class DistributionClient:
             offset=offset,
             expected=digest if verify and not offset else None,
             where=where,
+            min_rate=self._blob_pace[0],
+            rate_window=self._blob_pace[1],
+            deadline=self._blob_pace[2],
         )
 
     async def _read_manifest(self, response: httpx.Response) -> bytes:

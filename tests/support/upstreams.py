@@ -213,6 +213,8 @@ def make_rig(
     root: str | None = None,
     redis: str | None = None,
     stall_timeout: float = 60.0,
+    blob_min_rate: float | None = None,
+    blob_rate_window: float | None = None,
 ) -> MirrorRig:
     """A mirror built by `create_app` from configuration, in front of an in-process
     upstream. Its start-up hooks (periodic upkeep) are not run; `aclose()` runs its
@@ -232,11 +234,23 @@ def make_rig(
         root=root,
         redis=redis,
     )
+    defaults = Tuning()
+    tuning = Tuning(
+        upstream_retries=0,
+        upstream_backoff=0.0,
+        fill_stall_timeout=stall_timeout,
+        upstream_blob_min_rate=defaults.upstream_blob_min_rate
+        if blob_min_rate is None
+        else blob_min_rate,
+        upstream_blob_rate_window=defaults.upstream_blob_rate_window
+        if blob_rate_window is None
+        else blob_rate_window,
+    )
     app = create_app(
         parse_config(text, {}),
         metrics,
         transports={name: transport},
-        tuning=Tuning(upstream_retries=0, upstream_backoff=0.0, fill_stall_timeout=stall_timeout),
+        tuning=tuning,
     )
     return MirrorRig(
         upstream=httpx.AsyncClient(
