@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 
+from mirror.cache.fills.pump import StallError
 from mirror.cache.pullthrough.failures import domain_error
 from mirror.cache.pullthrough.source import MirrorSource
 from mirror.cache.pullthrough.state import PullThroughState
 from mirror.digests import Digest
-from mirror.errors import BlobUnknown, RegistryError
+from mirror.errors import BlobUnknown, RegistryError, Unavailable
 from mirror.store.repository import Repository
 from mirror.store.view import BlobContent, BlobHead
 from mirror.upstream.api import UpstreamError
@@ -51,6 +52,12 @@ class PullThroughBlobs:
             )
         except UpstreamError as exc:
             raise self._failed(exc, digest) from None
+        except StallError:
+            # Stalled before a byte reached anyone: the upstream (or the disk) hangs.
+            raise Unavailable(
+                f"blob {digest} is not cached and its download from upstream "
+                f"{self.upstream.name} stalled"
+            ) from None
 
     async def info(self, digest: Digest) -> BlobHead:
         """A cached blob's size, else the upstream's answer to a HEAD (nothing downloaded)."""
