@@ -5,7 +5,9 @@ One pooled httpx.AsyncClient per upstream. Every request goes through three laye
 timeouts and 502/503/504, all within one deadline per request), `_authorized` (token or
 Basic auth, one retry after a 401), and `_follow` (redirects followed by hand, so the
 registry's `Authorization` never reaches another origin - blob GETs are routinely
-redirected to object stores and CDNs).
+redirected to object stores and CDNs). Unless a transport is given, connections go
+through `registryhttp.addresses`' guard: hosts other than the upstream's own are dialled
+only on public addresses, unless the upstream itself is on a private one.
 
 Everything returned is plain data (dataclasses, bytes); every failure is an UpstreamError.
 """
@@ -29,6 +31,7 @@ from httpcore._async.http11 import AsyncHTTP11Connection
 
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
+from mirror.registryhttp.addresses import guarded_transport
 from mirror.registryhttp.auth import RegistryAuth, parse_challenges
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW, UpstreamBlob
 from mirror.registryhttp.errors import (
@@ -122,6 +125,7 @@ class DistributionClient:
         blob_min_rate: float = MIN_RATE,
         blob_rate_window: float = RATE_WINDOW,
         blob_deadline: float | None = None,
+        allow_private_targets: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = httpx.URL(base_url)
@@ -137,15 +141,20 @@ class DistributionClient:
         self._deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self._chunk_size = blob_chunk_size
         self._blob_pace = (blob_min_rate, blob_rate_window, blob_deadline)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None:
+            # Redirect targets and token realms are dialled only on public addresses,
+            # unless the upstream itself is not (see registryhttp.addresses).
+            transport = guarded_transport(base.host, internal=allow_private_targets, limits=limits)
         # trust_env off: proxies and CA bundles come from configuration, not the environment.
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=read_timeout
             ),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
             http2=False,
             trust_env=False,
