@@ -20,7 +20,6 @@ from mirror.registryhttp.client import DistributionClient
 from mirror.types import OCI_INDEX
 from mirror.upstream.api import (
     Upstream,
-    UpstreamDecorator,
     UpstreamError,
     UpstreamNotFound,
     UpstreamUnavailable,
@@ -28,6 +27,7 @@ from mirror.upstream.api import (
 from mirror.upstream.breaker import CircuitBreaker
 from mirror.upstream.offline import OfflineUpstream
 from mirror.upstream.stack import upstream_stack
+from tests.support.upstreams import layer
 
 pytestmark = pytest.mark.anyio
 
@@ -90,13 +90,6 @@ def stack(
         metrics=metrics,
         **options,  # type: ignore[arg-type]
     )
-
-
-def layer(upstream: Upstream, kind: type[OfflineUpstream]) -> OfflineUpstream:
-    while not isinstance(upstream, kind):
-        assert isinstance(upstream, UpstreamDecorator)
-        upstream = upstream.inner
-    return upstream
 
 
 async def test_a_request_goes_through_every_layer() -> None:
