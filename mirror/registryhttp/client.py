@@ -42,7 +42,14 @@ from mirror.registryhttp.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from mirror.registryhttp.headers import ascii_int, valid_retry_after
+from mirror.registryhttp.headers import (
+    ascii_int,
+    digest_header,
+    media_type,
+    next_page,
+    quota,
+    valid_retry_after,
+)
 from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
 
 log = logging.getLogger(__name__)
@@ -65,7 +72,6 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 TAGS_PAGE = 1000
 TAGS_LIMIT = 10_000
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$", re.ASCII)
@@ -202,8 +208,8 @@ class DistributionClient:
             response = await self._once("HEAD", path, _pull_scope(repo), _accept(accept))
             await _discard(response)
             return ManifestHead(
-                digest=_header_digest(response),
-                media_type=_media_type(response),
+                digest=digest_header(response.headers.get("docker-content-digest")),
+                media_type=media_type(response.headers.get("content-type")),
                 size=_int_header(response, "content-length"),
             )
 
@@ -225,7 +231,11 @@ class DistributionClient:
                 raw = await self._read_manifest(response)
             finally:
                 await response.aclose()
-            return FetchedManifest(raw, _media_type(response), _header_digest(response))
+            return FetchedManifest(
+                raw,
+                media_type(response.headers.get("content-type")),
+                digest_header(response.headers.get("docker-content-digest")),
+            )
 
         fetched = await self._retry(once)
         expected = [fetched.digest] if fetched.digest is not None else []
@@ -260,7 +270,7 @@ class DistributionClient:
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
                 raise UpstreamContentError(f"{self.name}: bad tag list for {repo}")
             tags.extend(page)
-            path = _next_page(link, self._base)
+            path = next_page(link, self._base)
         return sorted(set(tags[:limit]))
 
     async def _tags_page(self, repo: str, path: str) -> tuple[bytes, str | None]:
@@ -466,10 +476,10 @@ class DistributionClient:
         raise UpstreamUnavailable(f"{self.name}: more than {MAX_REDIRECTS} redirects")
 
     def _note_ratelimit(self, response: httpx.Response) -> None:
-        limit = _quota(response.headers.get("ratelimit-limit"))
+        limit = quota(response.headers.get("ratelimit-limit"))
         if limit is None:
             return
-        remaining = _quota(response.headers.get("ratelimit-remaining"))
+        remaining = quota(response.headers.get("ratelimit-remaining"))
         self._ratelimit = RateLimit(
             limit=limit[0],
             remaining=remaining[0] if remaining is not None else None,
@@ -530,19 +540,6 @@ def _origin(url: httpx.URL) -> Origin:
     return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
 
 
-def _next_page(link: str | None, base: str) -> str | None:
-    """The path of a `Link: <...>; rel="next"` target on the same registry, or None."""
-    if not link:
-        return None
-    match = _LINK_NEXT.search(link)
-    if match is None:
-        return None
-    target = match.group(1)
-    if target.startswith(base):
-        target = target[len(base) :]
-    return target if target.startswith("/v2/") else None
-
-
 def _path(value: str) -> str:
     return quote(value, safe="/:@")
 
@@ -555,38 +552,5 @@ def _accept(accept: Sequence[str]) -> dict[str, str]:
     return {"Accept": ", ".join(accept)} if accept else {}
 
 
-def _media_type(response: httpx.Response) -> str:
-    value: str = response.headers.get("content-type", "")
-    return value.split(";", 1)[0].strip().lower()
-
-
-def _header_digest(response: httpx.Response) -> Digest | None:
-    value = response.headers.get("docker-content-digest")
-    if not value:
-        return None
-    try:
-        return Digest.parse(value.strip())
-    except (DigestInvalid, Unsupported):
-        return None
-
-
 def _int_header(response: httpx.Response, name: str) -> int | None:
     return ascii_int(response.headers.get(name))
-
-
-def _quota(value: str | None) -> tuple[int, int | None] | None:
-    """Parse `100;w=21600` (also `100, 100;w=21600`) into (amount, window seconds)."""
-    if not value:
-        return None
-    items = value.split(",")
-    head = ascii_int(items[0].split(";", 1)[0])
-    if head is None:
-        return None
-    window = None
-    for item in items:
-        for param in item.split(";")[1:]:
-            key, _, number = param.partition("=")
-            seconds = ascii_int(number)
-            if key.strip().lower() == "w" and seconds is not None:
-                window = seconds
-    return head, window
