@@ -86,6 +86,18 @@ proxy:
     assert await lifespan(app, "shutdown") == "lifespan.shutdown.complete"
 
 
+def test_transports_must_name_configured_upstreams(tmp_path: Path) -> None:
+    extra = """
+proxy:
+  remoteurl: http://127.0.0.1:1
+  name: upstream.test
+"""
+    parsed = parse_config(config(tmp_path, extra), {})
+    transport = httpx.MockTransport(lambda request: httpx.Response(500))
+    with pytest.raises(ValueError, match=r"not configured: \['other.test'\]"):
+        create_app(parsed, MetricsRegistry(), transports={"other.test": transport})
+
+
 async def test_purge_uploads(tmp_path: Path) -> None:
     store = Store(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
     old = await store.repository("a/b").uploads.start()

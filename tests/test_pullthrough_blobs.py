@@ -185,6 +185,7 @@ async def test_stalled_download_is_abandoned_and_retried(tmp_path: Path) -> None
         data = random_bytes(2 * 1024 * 1024, 10)
         digest = await push_blob(rig.upstream, "library/app", data)
         rig.transport.stall_blobs_at = 512 * 1024
+        rig.transport.slow = (0.0, 256 * 1024)  # the first piece reaches the client
         async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
             with pytest.raises(httpx.RemoteProtocolError):
                 await _read_all(client, f"/v2/app/blobs/{digest}")
@@ -192,6 +193,68 @@ async def test_stalled_download_is_abandoned_and_retried(tmp_path: Path) -> None
         assert failed == 1
         assert not await _stored(rig, digest)
         rig.transport.stall_blobs_at = None
+        assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+    finally:
+        await rig.aclose()
+
+
+async def test_a_download_stalled_before_its_first_byte_is_unavailable() -> None:
+    rig = make_rig(stall_timeout=0.3)
+    try:
+        data = random_bytes(100_000, 13)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        rig.transport.stall_blobs_at = 0
+        r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+        assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+    finally:
+        await rig.aclose()
+
+
+class _Silent(httpx.AsyncByteStream):
+    """Headers sent, then no byte: the read times out (as httpx's read timeout would)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        await asyncio.sleep(0.2)
+        raise httpx.ReadTimeout("no byte (injected)")
+        yield b""  # pragma: no cover - makes this an async generator
+
+
+async def test_an_upstream_that_hangs_after_the_headers_is_unavailable() -> None:
+    """Not a 200 whose body never comes (granian turns that into its plain-text 500):
+    the answer waits for the first byte, so a failure before it is UNAVAILABLE."""
+    rig = make_rig()
+    try:
+        data = random_bytes(100_000, 11)
+        digest = await push_blob(rig.upstream, "library/app", data)
+
+        def silent(request: httpx.Request) -> httpx.Response | None:
+            if request.method == "GET" and "/blobs/" in request.url.path:
+                headers = {"Content-Length": str(len(data))}
+                return httpx.Response(200, headers=headers, stream=_Silent())
+            return None
+
+        rig.transport.fault = silent
+        r = await rig.mirror.get(f"/v2/app/blobs/{digest}")
+        assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+        rig.transport.fault = None
+        assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
+    finally:
+        await rig.aclose()
+
+
+async def test_a_slow_drip_upstream_does_not_hold_a_download_for_ever() -> None:
+    rig = make_rig(blob_min_rate=1_000_000, blob_rate_window=0.2)
+    try:
+        data = random_bytes(1024 * 1024, 12)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        rig.transport.slow = (0.01, 1000)  # 100 KB/s: ten seconds for the blob
+        async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await _read_all(client, f"/v2/app/blobs/{digest}")
+        await rig.fills.drain()
+        failed = rig.metrics.counter("mirror_fills_total", "", ("result",)).get("failed")
+        assert failed == 1 and not await _stored(rig, digest)
+        rig.transport.slow = None
         assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
     finally:
         await rig.aclose()

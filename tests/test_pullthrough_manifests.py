@@ -164,10 +164,65 @@ async def test_upstream_404_never_deletes_cached_content() -> None:
         await rig.mirror.get("/v2/gone/manifests/v1")
         await rig.upstream.delete(f"/v2/library/gone/manifests/{digest}")
         r = await rig.mirror.get("/v2/gone/manifests/v1")
-        assert r.status_code == 404  # the tag is gone upstream...
+        # The tag is gone upstream: the cached one is served, with a warning...
+        assert r.status_code == 200 and r.content == raw
+        assert r.headers["warning"].startswith('299 - "upstream docker.io no longer has')
         r = await rig.mirror.get(f"/v2/gone/manifests/{digest}")
         assert r.status_code == 200 and r.content == raw  # ...the content stays
         assert await rig.store.repository("docker.io/library/gone").tags.get("v1") is not None
+    finally:
+        await rig.aclose()
+
+
+async def test_a_tag_gone_upstream_is_served_from_cache_with_a_warning() -> None:
+    """Issue 8, item 8: one upstream 404 must not hide a cached tag."""
+    rig = make_rig(freshness=0.0)
+    try:
+        raw, digest = await push_image(rig.upstream, "library/app", "v1")
+        await rig.mirror.get("/v2/app/manifests/v1")
+        rig.transport.fault = lambda request: (
+            httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+            if request.url.path.endswith("/manifests/v1")
+            else None
+        )
+        for _ in range(2):
+            r = await rig.mirror.get("/v2/app/manifests/v1")
+            assert r.status_code == 200 and r.content == raw and "warning" in r.headers
+            h = await rig.mirror.head("/v2/app/manifests/v1")
+            assert h.status_code == 200 and h.headers["docker-content-digest"] == digest
+            assert "warning" in h.headers
+        # The miss is remembered under the tag: asked once, not on every pull.
+        assert rig.transport.count("HEAD", "/manifests/v1") == 1
+        r = await rig.mirror.get("/v2/app/manifests/never-cached")
+        assert r.status_code == 404
+        rig.source.serve_missing_tags = False  # the upstream's word goes
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 404 and r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    finally:
+        await rig.aclose()
+
+
+async def test_a_404_for_the_new_digest_of_a_tag_is_not_recorded_under_the_tag() -> None:
+    """The upstream moved the tag but cannot serve the new digest yet (replication lag):
+    the cached tag is served, and the negative entry names the digest (issue 8, item 8)."""
+    rig = make_rig(freshness=0.0)
+    try:
+        raw1, _ = await push_image(rig.upstream, "library/app", "v1", seed=1)
+        await rig.mirror.get("/v2/app/manifests/v1")
+        raw2, digest2 = await push_image(rig.upstream, "library/app", "v1", seed=2)
+        rig.transport.fault = lambda request: (
+            httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+            if request.url.path.endswith(f"/manifests/{digest2}")
+            else None
+        )
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200 and r.content == raw1 and "warning" in r.headers
+        assert await rig.metadata.get("neg:docker.io/library/app:v1") is None
+        assert await rig.metadata.get(f"neg:docker.io/library/app:{digest2}") is not None
+        await rig.metadata.delete(f"neg:docker.io/library/app:{digest2}")
+        rig.transport.fault = None
+        r = await rig.mirror.get("/v2/app/manifests/v1")
+        assert r.status_code == 200 and r.content == raw2 and "warning" not in r.headers
     finally:
         await rig.aclose()
 
@@ -192,6 +247,44 @@ async def test_upstream_manifest_with_wrong_digest_is_refused(rig: MirrorRig) ->
     assert not await rig.store.repository("docker.io/library/app").manifests.exists(
         __import__("mirror.digests", fromlist=["Digest"]).Digest.parse(digest)
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"schemaVersion": 1, "name": "library/app"}',
+        b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}',
+    ],
+    ids=["garbage", "schema1", "no-layers"],
+)
+async def test_an_invalid_upstream_manifest_is_the_upstreams_fault(
+    rig: MirrorRig, body: bytes
+) -> None:
+    """Not a 400 blaming the client (issue 8, low): the upstream is of no use, so the
+    cached tag is served, and with nothing cached the answer is UNAVAILABLE."""
+    raw, _ = await push_image(rig.upstream, "library/app", "v1")
+    await rig.mirror.get("/v2/app/manifests/v1")
+    digest = digest_of(body)
+
+    def invalid(request: httpx.Request) -> httpx.Response | None:
+        if "/manifests/" not in request.url.path:
+            return None
+        headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest}
+        return httpx.Response(
+            200,
+            content=b"" if request.method == "HEAD" else body,
+            headers={**headers, "Content-Length": str(len(body))},
+        )
+
+    rig.transport.fault = invalid
+    r = await rig.mirror.get("/v2/other/manifests/v1")
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+    r = await rig.mirror.get(f"/v2/other/manifests/{digest}")
+    assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+    rig.source.freshness = 0.0
+    r = await rig.mirror.get("/v2/app/manifests/v1")
+    assert r.status_code == 200 and r.content == raw and "warning" in r.headers
 
 
 async def test_tag_list_comes_from_upstream(rig: MirrorRig) -> None:
@@ -250,7 +343,7 @@ async def test_tag_resolved_by_head_then_pulled_by_digest_is_cached() -> None:
         assert r.headers["docker-content-digest"] == digest
         assert rig.transport.log == []  # fresh: no upstream request
         rig.transport.down = True
-        rig.gateway.freshness = 0.0
+        rig.source.freshness = 0.0
         r = await rig.mirror.get("/v2/library/app/manifests/v1?ns=docker.io")
         assert r.status_code == 200 and r.content == raw and "warning" in r.headers
     finally:

@@ -6,13 +6,6 @@ import asyncio
 
 import pytest
 
-from mirror.coordination.fallback_leases import FallbackCoordinator
-from mirror.coordination.leases import LocalCoordinator
-from mirror.coordination.metadata import FallbackMetadataStore, MemoryMetadataStore
-from mirror.coordination.redis_leases import RedisCoordinator
-from mirror.coordination.redis_metadata import RedisMetadataStore
-from mirror.coordination.redisconn import redis_from_config
-from mirror.metrics import MetricsRegistry
 from tests.support.oci import push_blob, push_image, random_bytes
 from tests.support.processes import free_port
 from tests.support.upstreams import make_rig
@@ -21,16 +14,8 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_pulls_work_with_redis_unreachable() -> None:
-    client = redis_from_config(f"127.0.0.1:{free_port()}", None, 0, dial_timeout=0.2)
-    metrics = MetricsRegistry()
-    rig = make_rig(
-        coordinator=FallbackCoordinator(
-            RedisCoordinator(client), LocalCoordinator(), metrics=metrics
-        ),
-        metadata=FallbackMetadataStore(
-            RedisMetadataStore(client), MemoryMetadataStore(), metrics=metrics
-        ),
-    )
+    rig = make_rig(redis=f"127.0.0.1:{free_port()}")
+    metrics = rig.metrics
     try:
         raw, _ = await push_image(rig.upstream, "library/app", "v1")
         data = random_bytes(2 * 1024 * 1024, 9)
@@ -47,4 +32,3 @@ async def test_pulls_work_with_redis_unreachable() -> None:
         assert fallbacks.get("metadata") >= 1
     finally:
         await rig.aclose()
-        await client.aclose()

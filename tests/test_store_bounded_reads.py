@@ -72,7 +72,7 @@ async def test_an_upstream_head_naming_a_cached_layer(rig: MirrorRig) -> None:
         return None
 
     rig.transport.fault = lie
-    rig.gateway.freshness = 0.0
+    rig.source.freshness = 0.0
     peak, response = await peak_of(lambda: rig.mirror.get("/v2/app/manifests/v1"))
     assert peak < BOUND, f"{peak} bytes allocated"
     assert isinstance(response, httpx.Response), response

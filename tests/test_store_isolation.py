@@ -67,11 +67,6 @@ async def rig() -> AsyncIterator[MirrorRig]:
     await rig.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cache/pullthrough/view.py to link through RepositoryBlobs.link_cached "
-    "(and record origin= when a fill stores a blob): see the store branch's report",
-)
 async def test_a_pushed_blob_is_not_served_by_a_cache_repository(rig: MirrorRig) -> None:
     digest = await push_blob(rig.mirror, "local/private", random_bytes(5000, 3))
     r = await rig.mirror.get(f"/v2/library/anything/blobs/{digest}")

@@ -6,13 +6,16 @@ import logging
 import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
+import httpx
 import redis.asyncio as aioredis
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mirror.cache.fills.manager import FillManager
 from mirror.cache.pullthrough.resolver import MirrorResolver
+from mirror.cache.pullthrough.source import MirrorSource
 from mirror.cache.pullthrough.state import PullThroughState
 from mirror.config import Config, ProxyConfig, load_config
 from mirror.coordination.fallback_leases import FallbackCoordinator
@@ -31,19 +34,33 @@ from mirror.metrics import METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.call import Services
 from mirror.proxy.upkeep import Periodic, remove_stale_partials
+from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
 from mirror.store.driver import LocalPath, StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
 from mirror.upstream.breaker import CircuitBreaker
-from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable, UpstreamRoute
+from mirror.upstream.stack import upstream_stack
 
 log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
 STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Settings that have no configuration key (yet). The defaults are what runs in
+    production; tests and embedders pass their own to `create_app`."""
+
+    upstream_retries: int = 2  # extra tries of an idempotent upstream request
+    upstream_backoff: float = 0.2  # seconds before the first retry (doubling)
+    fill_stall_timeout: float = 60.0  # a download that moves no byte this long fails
+    upstream_blob_min_rate: float = MIN_RATE  # bytes/s a blob body must keep up, per window
+    upstream_blob_rate_window: float = RATE_WINDOW  # seconds of waiting the rate is taken over
+    upstream_blob_deadline: float | None = None  # seconds a whole blob body may take
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -115,9 +132,21 @@ class _Wiring:
         self.shutdown: list[Hook] = []
 
 
-def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> DistributionApp:
-    """The application described by `config`."""
+def create_app(
+    config: Config,
+    metrics: MetricsRegistry = METRICS,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    tuning: Tuning | None = None,
+) -> DistributionApp:
+    """The application described by `config`.
+
+    `transports` replaces the network for the upstreams it names (by configured name):
+    tests reach in-process upstreams, and inject faults, that way. Naming an upstream
+    that is not configured is a ValueError.
+    """
     wiring = _Wiring()
+    tuning = tuning or Tuning()
     storage = config.storage
     driver = create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
@@ -129,7 +158,15 @@ def create_app(config: Config, metrics: MetricsRegistry = METRICS) -> Distributi
     else:
         metadata = _metadata(config, redis, wiring, metrics)
         resolver = _mirror_resolver(
-            config, config.proxy, store, wiring, metrics, metadata=metadata, coordinator=coordinator
+            config,
+            config.proxy,
+            store,
+            wiring,
+            metrics,
+            metadata=metadata,
+            coordinator=coordinator,
+            transports=dict(transports or {}),
+            tuning=tuning,
         )
     purging = storage.upload_purging
     if purging.enabled and not storage.read_only:
@@ -174,8 +211,13 @@ def _mirror_resolver(
     *,
     metadata: MetadataStore,
     coordinator: Coordinator,
+    transports: dict[str, httpx.AsyncBaseTransport],
+    tuning: Tuning,
 ) -> MirrorResolver:
-    gateways: dict[str, UpstreamGateway] = {}
+    unknown = set(transports) - {upstream.name for upstream in proxy.upstreams}
+    if unknown:
+        raise ValueError(f"transports for upstreams that are not configured: {sorted(unknown)}")
+    sources: dict[str, MirrorSource] = {}
     routes: list[UpstreamRoute] = []
     for upstream in proxy.upstreams:
         route = UpstreamRoute(upstream.name, upstream.aliases)
@@ -184,24 +226,38 @@ def _mirror_resolver(
             username=upstream.username or None,
             password=upstream.password or None,
             name=upstream.name,
+            transport=transports.get(upstream.name),
             connect_timeout=proxy.timeouts.connect,
             read_timeout=proxy.timeouts.read,
+            retries=tuning.upstream_retries,
+            backoff=tuning.upstream_backoff,
+            blob_min_rate=tuning.upstream_blob_min_rate,
+            blob_rate_window=tuning.upstream_blob_rate_window,
+            blob_deadline=tuning.upstream_blob_deadline,
         )
-        wiring.shutdown.append(client.aclose)
-        gateways[upstream.name] = UpstreamGateway(
-            route,
+        stack = upstream_stack(
             client,
-            freshness=upstream.freshness,
+            prefix=route.prefix,
+            metadata=metadata,
+            negative_ttl=proxy.negative_ttl,
             offline=upstream.offline,
             breaker=CircuitBreaker(proxy.breaker.failures, proxy.breaker.reset),
             metrics=metrics,
         )
+        wiring.shutdown.append(stack.aclose)
+        sources[upstream.name] = MirrorSource(stack, freshness=upstream.freshness)
         routes.append(route)
-    fills = FillManager(store.blobs, coordinator, metadata, metrics=metrics)
+    fills = FillManager(
+        store.blobs,
+        coordinator,
+        metadata,
+        stall_timeout=tuning.fill_stall_timeout,
+        metrics=metrics,
+    )
     wiring.shutdown.insert(0, fills.aclose)
-    state = PullThroughState(fills, metadata, negative_ttl=proxy.negative_ttl, metrics=metrics)
+    state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
-    return MirrorResolver(store, table, gateways, state, read_only=config.storage.read_only)
+    return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
 
 
 def _redis_client(config: Config, wiring: _Wiring) -> aioredis.Redis | None:

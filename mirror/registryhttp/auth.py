@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import httpx
 
 from mirror.registryhttp.errors import UpstreamAuthError, UpstreamError, UpstreamRateLimited
+from mirror.registryhttp.headers import valid_retry_after
 
 DEFAULT_TOKEN_LIFETIME = 60.0
 # Refresh a token this long (at most) before it expires, so it does not lapse in flight.
@@ -289,10 +290,15 @@ class RegistryAuth:
             finally:
                 await response.aclose()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise UpstreamAuthError(f"{where}: {type(exc).__name__}: {exc}") from exc
+            # An unreachable token service fails every pull: the upstream is unhealthy.
+            raise UpstreamAuthError(
+                f"{where}: {type(exc).__name__}: {exc}",
+                unhealthy=isinstance(exc, httpx.TransportError),
+            ) from exc
         if response.status_code == 429:
             raise UpstreamRateLimited(
-                f"{where} answered 429", retry_after=response.headers.get("retry-after")
+                f"{where} answered 429",
+                retry_after=valid_retry_after(response.headers.get("retry-after")),
             )
         if response.status_code != 200:
             raise UpstreamAuthError(
@@ -334,7 +340,7 @@ def _again(error: UpstreamAuthError | UpstreamRateLimited) -> UpstreamError:
     """A fresh copy of a shared failure (one exception object must not be raised twice)."""
     if isinstance(error, UpstreamRateLimited):
         return UpstreamRateLimited(error.message, retry_after=error.retry_after)
-    return UpstreamAuthError(error.message, status=error.status)
+    return UpstreamAuthError(error.message, status=error.status, unhealthy=error.unhealthy)
 
 
 def _timestamp(value: object) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -9,14 +10,23 @@ import httpx
 from mirror.digests import Digest, DigestHasher
 from mirror.registryhttp.errors import UpstreamContentError, UpstreamUnavailable
 
+# A body must bring this many bytes per second of waiting on it, measured over stretches
+# of RATE_WINDOW seconds: a 1 KiB/s drip fails after one window instead of tying every
+# reader of the blob to it. Low enough for a slow link shared by many downloads.
+MIN_RATE = 10 * 1024
+RATE_WINDOW = 30.0
+
 
 class UpstreamBlob:
     """An open blob download: its metadata, and its body as raw chunks (no content decoding).
 
-    Iterate once; iteration raises UpstreamUnavailable when the transfer breaks (disconnect,
-    timeout) and UpstreamContentError at the end when fewer or more bytes than announced
-    arrived, or (when an expected digest was given) the bytes do not hash to it. The owner
-    must call `aclose()` (idempotent), or use `async with`.
+    Iterate once; iteration raises UpstreamUnavailable when the transfer breaks
+    (disconnect, read timeout), when the upstream brings fewer than
+    `min_rate * rate_window` bytes in `rate_window` seconds of waiting on it (time the
+    reader spends elsewhere does not count), or when the body is not done `deadline`
+    seconds after iteration began; and UpstreamContentError at the end when fewer or
+    more bytes than announced arrived, or (when an expected digest was given) the bytes
+    do not hash to it. The owner must call `aclose()` (idempotent), or use `async with`.
     """
 
     def __init__(
@@ -30,15 +40,22 @@ class UpstreamBlob:
         offset: int,
         expected: Digest | None,
         where: str,
+        min_rate: float = MIN_RATE,
+        rate_window: float = RATE_WINDOW,
+        deadline: float | None = None,
     ) -> None:
         self.size = size  # the whole blob's length, when the upstream said
         self.length = length  # bytes this response will carry, when known
         self.status = status
         self.offset = offset
+        self.received = 0  # bytes of the body so far
         self._chunks = chunks
         self._close = close
         self._expected = expected
         self._where = where
+        self._min_rate = max(min_rate, 0.0)
+        self._window = rate_window
+        self._deadline = deadline
         self._started = False
 
     async def __aenter__(self) -> UpstreamBlob:
@@ -55,22 +72,51 @@ class UpstreamBlob:
 
     async def _iterate(self) -> AsyncIterator[bytes]:
         hasher = DigestHasher(self._expected.algorithm) if self._expected else None
-        received = 0
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        # Progress is counted in stretches: from a checkpoint, `min_rate * window` bytes
+        # must arrive within `window` seconds spent waiting on the upstream (the reader's
+        # own time between chunks does not count); then the next stretch starts. Checked
+        # as chunks arrive: a body that stops altogether is the read timeout's to end.
+        wanted = self._min_rate * self._window
+        waited, got = 0.0, 0
         try:
-            async for chunk in self._chunks:
-                received += len(chunk)
+            while True:
+                asked = loop.time()
+                try:
+                    chunk = await anext(self._chunks)
+                except StopAsyncIteration:
+                    break
+                now = loop.time()
+                waited += now - asked
+                got += len(chunk)
+                self.received += len(chunk)
+                if got >= wanted:
+                    waited, got = 0.0, 0
+                elif waited >= self._window:
+                    raise UpstreamUnavailable(
+                        f"{self._where}: slower than {self._min_rate:g} bytes/s for "
+                        f"{self._window:g}s (after {self.received} bytes)"
+                    )
+                if self._deadline is not None and now - began >= self._deadline:
+                    raise UpstreamUnavailable(
+                        f"{self._where}: body not done after {self._deadline:g}s "
+                        f"({self.received} bytes)"
+                    )
                 if hasher is not None:
                     hasher.update(chunk)
                 yield chunk
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(
-                f"{self._where}: transfer broke after {received} bytes: {type(exc).__name__}: {exc}"
+                f"{self._where}: transfer broke after {self.received} bytes: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
         finally:
             await self._close()
-        if self.length is not None and received != self.length:
+        if self.length is not None and self.received != self.length:
             raise UpstreamContentError(
-                f"{self._where}: got {received} bytes, expected {self.length}", status=self.status
+                f"{self._where}: got {self.received} bytes, expected {self.length}",
+                status=self.status,
             )
         if hasher is not None and self._expected is not None and hasher.digest() != self._expected:
             raise UpstreamContentError(

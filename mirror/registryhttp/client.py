@@ -2,9 +2,12 @@
 
 One pooled httpx.AsyncClient per upstream. Every request goes through three layers:
 `_retry` (bounded exponential backoff for idempotent requests on connection errors,
-timeouts and 502/503/504), `_authorized` (token or Basic auth, one retry after a 401), and
-`_follow` (redirects followed by hand, so the registry's `Authorization` never reaches
-another origin - blob GETs are routinely redirected to object stores and CDNs).
+timeouts and 502/503/504, all within one deadline per request), `_authorized` (token or
+Basic auth, one retry after a 401), and `_follow` (redirects followed by hand, so the
+registry's `Authorization` never reaches another origin - blob GETs are routinely
+redirected to object stores and CDNs). Unless a transport is given, connections go
+through `registryhttp.addresses`' guard: hosts other than the upstream's own are dialled
+only on public addresses, unless the upstream itself is on a private one.
 
 Everything returned is plain data (dataclasses, bytes); every failure is an UpstreamError.
 """
@@ -28,8 +31,9 @@ from httpcore._async.http11 import AsyncHTTP11Connection
 
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
+from mirror.registryhttp.addresses import guarded_transport
 from mirror.registryhttp.auth import RegistryAuth, parse_challenges
-from mirror.registryhttp.blob import UpstreamBlob
+from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW, UpstreamBlob
 from mirror.registryhttp.errors import (
     UpstreamAuthError,
     UpstreamContentError,
@@ -37,6 +41,14 @@ from mirror.registryhttp.errors import (
     UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamUnavailable,
+)
+from mirror.registryhttp.headers import (
+    ascii_int,
+    digest_header,
+    media_type,
+    next_page,
+    quota,
+    valid_retry_after,
 )
 from mirror.types import MAX_MANIFEST_SIZE, OCI_INDEX
 
@@ -60,10 +72,9 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _RETRY_STATUSES = frozenset({502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 TAGS_PAGE = 1000
 TAGS_LIMIT = 10_000
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$", re.ASCII)
 
 Origin = tuple[str, str, int]
 
@@ -114,8 +125,13 @@ class DistributionClient:
         read_timeout: float = 30.0,
         retries: int = 2,
         backoff: float = 0.2,
+        deadline: float | None = None,
         max_connections: int = 64,
         blob_chunk_size: int | None = BLOB_CHUNK_SIZE,
+        blob_min_rate: float = MIN_RATE,
+        blob_rate_window: float = RATE_WINDOW,
+        blob_deadline: float | None = None,
+        allow_private_targets: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = httpx.URL(base_url)
@@ -126,16 +142,25 @@ class DistributionClient:
         self.name = name or base.host
         self._retries = max(0, retries)
         self._backoff = max(0.0, backoff)
+        # One request, its retries included, gets this long: a hung upstream would
+        # otherwise cost (retries + 1) read timeouts before the caller hears of it.
+        self._deadline = deadline if deadline is not None else connect_timeout + read_timeout
         self._chunk_size = blob_chunk_size
+        self._blob_pace = (blob_min_rate, blob_rate_window, blob_deadline)
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        if transport is None:
+            # Redirect targets and token realms are dialled only on public addresses,
+            # unless the upstream itself is not (see registryhttp.addresses).
+            transport = guarded_transport(base.host, internal=allow_private_targets, limits=limits)
         # trust_env off: proxies and CA bundles come from configuration, not the environment.
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(
                 connect=connect_timeout, read=read_timeout, write=read_timeout, pool=read_timeout
             ),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
             http2=False,
             trust_env=False,
@@ -183,8 +208,8 @@ class DistributionClient:
             response = await self._once("HEAD", path, _pull_scope(repo), _accept(accept))
             await _discard(response)
             return ManifestHead(
-                digest=_header_digest(response),
-                media_type=_media_type(response),
+                digest=digest_header(response.headers.get("docker-content-digest")),
+                media_type=media_type(response.headers.get("content-type")),
                 size=_int_header(response, "content-length"),
             )
 
@@ -206,7 +231,11 @@ class DistributionClient:
                 raw = await self._read_manifest(response)
             finally:
                 await response.aclose()
-            return FetchedManifest(raw, _media_type(response), _header_digest(response))
+            return FetchedManifest(
+                raw,
+                media_type(response.headers.get("content-type")),
+                digest_header(response.headers.get("docker-content-digest")),
+            )
 
         fetched = await self._retry(once)
         expected = [fetched.digest] if fetched.digest is not None else []
@@ -241,7 +270,7 @@ class DistributionClient:
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
                 raise UpstreamContentError(f"{self.name}: bad tag list for {repo}")
             tags.extend(page)
-            path = _next_page(link, self._base)
+            path = next_page(link, self._base)
         return sorted(set(tags[:limit]))
 
     async def _tags_page(self, repo: str, path: str) -> tuple[bytes, str | None]:
@@ -349,6 +378,9 @@ class DistributionClient:
             offset=offset,
             expected=digest if verify and not offset else None,
             where=where,
+            min_rate=self._blob_pace[0],
+            rate_window=self._blob_pace[1],
+            deadline=self._blob_pace[2],
         )
 
     async def _read_manifest(self, response: httpx.Response) -> bytes:
@@ -368,16 +400,26 @@ class DistributionClient:
         return bytes(body)
 
     async def _retry(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run `attempt`, retrying transient failures, all within the deadline."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + self._deadline
         tries = 0
         while True:
             try:
-                return await attempt()
+                async with asyncio.timeout_at(ends) as limit:
+                    return await attempt()
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                raise UpstreamUnavailable(
+                    f"{self.name}: no answer within {self._deadline:g}s"
+                ) from None
             except _Transient as exc:
-                if tries >= self._retries:
+                delay = self._backoff * 2**tries * (0.5 + random.random() / 2)
+                if tries >= self._retries or loop.time() + delay >= ends:
                     raise UpstreamUnavailable(
                         exc.message, status=exc.status, retry_after=exc.retry_after
                     ) from exc.__cause__
-                delay = self._backoff * 2**tries * (0.5 + random.random() / 2)
                 log.info("retrying after %s (in %.2fs)", exc.message, delay)
                 tries += 1
                 await asyncio.sleep(delay)
@@ -434,10 +476,10 @@ class DistributionClient:
         raise UpstreamUnavailable(f"{self.name}: more than {MAX_REDIRECTS} redirects")
 
     def _note_ratelimit(self, response: httpx.Response) -> None:
-        limit = _quota(response.headers.get("ratelimit-limit"))
+        limit = quota(response.headers.get("ratelimit-limit"))
         if limit is None:
             return
-        remaining = _quota(response.headers.get("ratelimit-remaining"))
+        remaining = quota(response.headers.get("ratelimit-remaining"))
         self._ratelimit = RateLimit(
             limit=limit[0],
             remaining=remaining[0] if remaining is not None else None,
@@ -448,7 +490,7 @@ class DistributionClient:
 def _failure(response: httpx.Response, where: str, body: bytes) -> UpstreamError:
     status = response.status_code
     message = f"{where} -> {status}{_error_detail(body)}"
-    retry_after = response.headers.get("retry-after")
+    retry_after = valid_retry_after(response.headers.get("retry-after"))
     if status == 404:
         return UpstreamNotFound(message, status=status)
     if status == 429:
@@ -498,19 +540,6 @@ def _origin(url: httpx.URL) -> Origin:
     return (url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0))
 
 
-def _next_page(link: str | None, base: str) -> str | None:
-    """The path of a `Link: <...>; rel="next"` target on the same registry, or None."""
-    if not link:
-        return None
-    match = _LINK_NEXT.search(link)
-    if match is None:
-        return None
-    target = match.group(1)
-    if target.startswith(base):
-        target = target[len(base) :]
-    return target if target.startswith("/v2/") else None
-
-
 def _path(value: str) -> str:
     return quote(value, safe="/:@")
 
@@ -523,38 +552,5 @@ def _accept(accept: Sequence[str]) -> dict[str, str]:
     return {"Accept": ", ".join(accept)} if accept else {}
 
 
-def _media_type(response: httpx.Response) -> str:
-    value: str = response.headers.get("content-type", "")
-    return value.split(";", 1)[0].strip().lower()
-
-
-def _header_digest(response: httpx.Response) -> Digest | None:
-    value = response.headers.get("docker-content-digest")
-    if not value:
-        return None
-    try:
-        return Digest.parse(value.strip())
-    except (DigestInvalid, Unsupported):
-        return None
-
-
 def _int_header(response: httpx.Response, name: str) -> int | None:
-    value = response.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
-
-
-def _quota(value: str | None) -> tuple[int, int | None] | None:
-    """Parse `100;w=21600` (also `100, 100;w=21600`) into (amount, window seconds)."""
-    if not value:
-        return None
-    items = value.split(",")
-    head = items[0].split(";", 1)[0].strip()
-    if not head.isdigit():
-        return None
-    window = None
-    for item in items:
-        for param in item.split(";")[1:]:
-            key, _, number = param.partition("=")
-            if key.strip().lower() == "w" and number.strip().isdigit():
-                window = int(number.strip())
-    return int(head), window
+    return ascii_int(response.headers.get(name))

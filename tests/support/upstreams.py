@@ -1,34 +1,36 @@
-"""An in-process upstream registry for pull-through tests.
+"""An in-process upstream registry and a mirror in front of it, for pull-through tests.
 
 The upstream is `mirror`'s own standalone registry on the in-memory driver, reached through
 `httpx.ASGITransport`, wrapped by `FaultyTransport`, which counts requests and injects
-faults (the one place tests mock: the transport seam).
+faults (the one place tests mock: the transport seam). The mirror is what `create_app`
+builds from configuration text, with that transport handed to it for its upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
-from starlette.types import ASGIApp
 
 from mirror.cache.fills.manager import FillManager
 from mirror.cache.pullthrough.resolver import MirrorResolver
-from mirror.cache.pullthrough.state import PullThroughState
-from mirror.coordination.leases import Coordinator, LocalCoordinator
-from mirror.coordination.metadata import MemoryMetadataStore, MetadataStore
+from mirror.cache.pullthrough.source import MirrorSource
+from mirror.config import parse_config
+from mirror.coordination.metadata import MetadataStore
 from mirror.metrics import MetricsRegistry
-from mirror.proxy.app import build_app, standalone_app
-from mirror.registryhttp.client import DistributionClient
+from mirror.proxy.app import Tuning, create_app, standalone_app
+from mirror.proxy.asgi import DistributionApp
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
-from mirror.upstream.breaker import CircuitBreaker
-from mirror.upstream.gateway import UpstreamGateway
-from mirror.upstream.routing import RoutingTable, UpstreamRoute
+from mirror.upstream.api import Upstream, UpstreamDecorator
+from mirror.upstream.offline import OfflineUpstream
 
+T = TypeVar("T")
 Fault = Callable[[httpx.Request], httpx.Response | None]
 
 
@@ -118,18 +120,84 @@ class MirrorRig:
     upstream: httpx.AsyncClient
     transport: FaultyTransport
     mirror: httpx.AsyncClient
-    store: Store
-    gateway: UpstreamGateway
+    app: DistributionApp
     metrics: MetricsRegistry
-    metadata: MetadataStore
-    fills: FillManager
-    app: ASGIApp
+
+    @property
+    def store(self) -> Store:
+        return self.app.services.store
+
+    @property
+    def resolver(self) -> MirrorResolver:
+        resolver = self.app.services.resolver
+        assert isinstance(resolver, MirrorResolver)
+        return resolver
+
+    @property
+    def source(self) -> MirrorSource:
+        """The one upstream as the cache uses it (its `freshness` may be changed)."""
+        (source,) = self.resolver.sources.values()
+        return source
+
+    @property
+    def offline_switch(self) -> OfflineUpstream:
+        return layer(self.source.upstream, OfflineUpstream)
+
+    @property
+    def fills(self) -> FillManager:
+        return self.resolver.state.fills
+
+    @property
+    def metadata(self) -> MetadataStore:
+        return self.resolver.state.metadata
 
     async def aclose(self) -> None:
-        await self.fills.aclose()
+        for hook in self.app.shutdown:
+            await hook()
         await self.mirror.aclose()
         await self.upstream.aclose()
-        await self.gateway.client.aclose()
+
+
+def layer(upstream: Upstream, kind: type[T]) -> T:
+    """The decorator of type `kind` in `upstream`'s stack."""
+    while not isinstance(upstream, kind):
+        assert isinstance(upstream, UpstreamDecorator), f"no {kind.__name__} in the stack"
+        upstream = upstream.inner
+    return upstream
+
+
+def rig_config(
+    *,
+    name: str,
+    aliases: tuple[str, ...],
+    default: str | None,
+    local: tuple[str, ...],
+    freshness: float,
+    offline: bool,
+    breaker: tuple[int, float],
+    driver: str,
+    root: str | None,
+    redis: str | None,
+) -> str:
+    """Configuration text for a mirror of one upstream at http://upstream.test."""
+    storage: dict[str, object] = (
+        {"filesystem": {"rootdirectory": root}} if driver == "filesystem" else {"inmemory": None}
+    )
+    storage["delete"] = {"enabled": True}
+    proxy = {
+        "remoteurl": "http://upstream.test",
+        "name": name,
+        "aliases": list(aliases),
+        "default": default or "",
+        "local": list(local),
+        "freshness": freshness,
+        "offline": offline,
+        "breaker": {"failures": breaker[0], "reset": breaker[1]},
+    }
+    config: dict[str, object] = {"version": "0.1", "storage": storage, "proxy": proxy}
+    if redis is not None:
+        config["redis"] = {"addr": redis, "dialtimeout": 0.2}
+    return json.dumps(config)  # JSON is YAML
 
 
 def make_rig(
@@ -140,34 +208,50 @@ def make_rig(
     local: tuple[str, ...] = ("local",),
     freshness: float = 300.0,
     offline: bool = False,
-    breaker: CircuitBreaker | None = None,
+    breaker: tuple[int, float] = (5, 30.0),
     driver: str = "inmemory",
     root: str | None = None,
-    coordinator: Coordinator | None = None,
-    metadata: MetadataStore | None = None,
+    redis: str | None = None,
     stall_timeout: float = 60.0,
+    blob_min_rate: float | None = None,
+    blob_rate_window: float | None = None,
 ) -> MirrorRig:
+    """A mirror built by `create_app` from configuration, in front of an in-process
+    upstream. Its start-up hooks (periodic upkeep) are not run; `aclose()` runs its
+    shut-down hooks."""
     upstream_app = standalone_app(create_driver("inmemory", {}), delete_enabled=True)
     transport = FaultyTransport(httpx.ASGITransport(app=upstream_app))
     metrics = MetricsRegistry()
-    client = DistributionClient(
-        "http://upstream.test", name=name, transport=transport, retries=0, backoff=0.0
+    text = rig_config(
+        name=name,
+        aliases=aliases,
+        default=default,
+        local=local,
+        freshness=freshness,
+        offline=offline,
+        breaker=breaker,
+        driver=driver,
+        root=root,
+        redis=redis,
     )
-    route = UpstreamRoute(name, aliases)
-    gateway = UpstreamGateway(
-        route, client, freshness=freshness, offline=offline, breaker=breaker, metrics=metrics
+    defaults = Tuning()
+    tuning = Tuning(
+        upstream_retries=0,
+        upstream_backoff=0.0,
+        fill_stall_timeout=stall_timeout,
+        upstream_blob_min_rate=defaults.upstream_blob_min_rate
+        if blob_min_rate is None
+        else blob_min_rate,
+        upstream_blob_rate_window=defaults.upstream_blob_rate_window
+        if blob_rate_window is None
+        else blob_rate_window,
     )
-    params = {"rootdirectory": root} if driver == "filesystem" else {}
-    store = Store(create_driver(driver, params), delete_enabled=True)
-    metadata = metadata or MemoryMetadataStore()
-    coordinator = coordinator or LocalCoordinator()
-    fills = FillManager(
-        store.blobs, coordinator, metadata, stall_timeout=stall_timeout, metrics=metrics
+    app = create_app(
+        parse_config(text, {}),
+        metrics,
+        transports={name: transport},
+        tuning=tuning,
     )
-    state = PullThroughState(fills, metadata, metrics=metrics)
-    table = RoutingTable([route], default=default, local_prefixes=local)
-    resolver = MirrorResolver(store, table, {name: gateway}, state)
-    app = build_app(store, resolver, metrics=metrics)
     return MirrorRig(
         upstream=httpx.AsyncClient(
             transport=httpx.ASGITransport(app=upstream_app), base_url="http://upstream.test"
@@ -176,10 +260,6 @@ def make_rig(
         mirror=httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://mirror.test"
         ),
-        store=store,
-        gateway=gateway,
-        metrics=metrics,
-        metadata=metadata,
-        fills=fills,
         app=app,
+        metrics=metrics,
     )

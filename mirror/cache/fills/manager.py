@@ -109,9 +109,13 @@ class FillManager:
             fill.on_stored.append(on_stored)
         while fill.state == PENDING:
             await fill.changed()
-        if fill.state == STREAMING and fill.size is None:
-            while fill.state == STREAMING:
-                await fill.changed()
+        # Answer once the size and the first byte are here (or the download is over): a
+        # failure before them is still an error answer (UNAVAILABLE), not a 200 whose body
+        # never comes. A download of unknown size is answered once it is stored.
+        while fill.state == STREAMING and (
+            fill.size is None or (fill.available == 0 and fill.size > 0)
+        ):
+            await fill.changed()
         if fill.state == FAILED:
             assert fill.error is not None
             raise fill.error

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mirror.cache.pullthrough.source import MirrorSource
 from mirror.cache.pullthrough.state import PullThroughState
 from mirror.cache.pullthrough.view import PullThroughView
 from mirror.store.store import Store
 from mirror.store.view import LocalView, Resolved, remember
-from mirror.upstream.gateway import UpstreamGateway
 from mirror.upstream.routing import RoutingTable
 
 
@@ -17,14 +17,14 @@ class MirrorResolver:
         self,
         store: Store,
         table: RoutingTable,
-        gateways: Mapping[str, UpstreamGateway],
+        sources: Mapping[str, MirrorSource],
         state: PullThroughState,
         *,
         read_only: bool = False,
     ) -> None:
         self.store = store
         self.table = table
-        self.gateways = dict(gateways)
+        self.sources = dict(sources)  # by upstream name
         self.state = state
         self.read_only = read_only
         self._known: dict[tuple[str, str | None], Resolved] = {}
@@ -42,7 +42,7 @@ class MirrorResolver:
             return Resolved(LocalView(self.store.repository(name), read_only=self.read_only))
         view = PullThroughView(
             self.store.repository(match.local_name),
-            self.gateways[match.upstream.name],
+            self.sources[match.upstream.name],
             match.remote_name,
             self.state,
         )

@@ -1,11 +1,10 @@
-"""What every pull-through repository shares: fills, metadata, coalescing, metrics.
+"""What every pull-through repository shares: fills, tag stamps, coalescing, metrics.
 
-Metadata records (in the `MetadataStore`; advisory: on error they are skipped, and the
-worst outcome is one more upstream request):
-
-- ``tag:<local name>:<tag>`` -> ``{"digest": ..., "checked": epoch}``: the digest the
-  upstream gave for the tag when last asked (the tag freshness stamp);
-- ``neg:<local name>:<reference>``: the upstream said 404 (expires after `negative_ttl`).
+The tag freshness stamp is a metadata record (in the `MetadataStore`; advisory: on error
+it is skipped, and the worst outcome is one more upstream request):
+``tag:<local name>:<tag>`` -> ``{"digest": ..., "checked": epoch}``, the digest the
+upstream gave for the tag when last asked. (Negative-cache entries, ``neg:...``, belong
+to the upstream's `NegativeCache`.)
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ import time
 from dataclasses import dataclass
 
 from mirror.cache.fills.manager import FillManager
-from mirror.cache.singleflight import SingleFlight
 from mirror.coordination.metadata import MetadataStore
+from mirror.coordination.singleflight import SingleFlight
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
 from mirror.metrics import METRICS, MetricsRegistry
@@ -56,12 +55,12 @@ class PullThroughState:
         fills: FillManager,
         metadata: MetadataStore,
         *,
-        negative_ttl: float = 30.0,
         metrics: MetricsRegistry = METRICS,
     ) -> None:
         self.fills = fills
         self.metadata = metadata
-        self.negative_ttl = negative_ttl
+        # Whole revalidations and manifest fetches (upstream requests and storing) of
+        # one tag or digest are coalesced here; single upstream requests by the upstream.
         self.flights = SingleFlight()
         self.metrics = CacheMetrics(metrics)
 
@@ -81,17 +80,6 @@ class PullThroughState:
     async def set_stamp(self, local_name: str, tag: str, digest: Digest) -> None:
         doc = json.dumps({"digest": str(digest), "checked": time.time()}).encode()
         await self._quiet_set(f"tag:{local_name}:{tag}", doc, STAMP_TTL)
-
-    async def is_negative(self, local_name: str, reference: str) -> bool:
-        try:
-            return await self.metadata.get(f"neg:{local_name}:{reference}") is not None
-        except Exception:
-            log.warning("reading negative cache failed", exc_info=True)
-            return False
-
-    async def set_negative(self, local_name: str, reference: str) -> None:
-        if self.negative_ttl > 0:
-            await self._quiet_set(f"neg:{local_name}:{reference}", b"1", self.negative_ttl)
 
     async def _quiet_set(self, key: str, value: bytes, ttl: float) -> None:
         try:
