@@ -25,10 +25,12 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return BlobStore(create_driver(request.param, params))
 
 
-async def started(blobs: BlobStore) -> tuple[Fill, BlobIngest]:
+async def started(blobs: BlobStore, *, remote: bool = False) -> tuple[Fill, BlobIngest]:
     digest = Digest.of(DATA)
     fill = Fill(digest)
     ingest = await blobs.ingest(digest)
+    if remote:
+        fill.following()
     fill.streaming(len(DATA), ingest.partial_path)
     return fill, ingest
 
@@ -67,7 +69,7 @@ async def test_reader_from_an_offset_after_commit(blobs: BlobStore) -> None:
     fill, ingest = await started(blobs)
     await write(fill, ingest, DATA)
     await ingest.commit(len(DATA))
-    fill.done()
+    fill.stored()
     got: list[bytes] = []
     await collect(follow(fill, 1000, len(DATA), blobs, 0.01), got)
     assert b"".join(got) == DATA[1000:]
@@ -86,14 +88,15 @@ async def test_reader_gives_up_when_the_download_fails(blobs: BlobStore) -> None
 
 
 async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> None:
-    fill, ingest = await started(blobs)
+    fill, ingest = await started(blobs, remote=True)
     got: list[bytes] = []
     task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
     await write(fill, ingest, DATA[:1000])
     await asyncio.sleep(0.05)
     await ingest.cancel()
     again = await blobs.ingest(fill.digest)
-    fill.streaming(len(DATA), again.partial_path)  # another holder took over
+    fill.take_over()  # another holder took over
+    fill.streaming(len(DATA), again.partial_path)
     with pytest.raises(OSError, match="restarted"):
         await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[:1000]

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator
 
 from anyio import to_thread
 
-from mirror.cache.fills.fill import DONE, FAILED, Fill
+from mirror.cache.fills.fill import Fill, FillState
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import CHUNK_SIZE, LocalPath, PathNotFound
 
@@ -29,23 +29,29 @@ async def follow(
 ) -> AsyncGenerator[bytes, None]:
     """Bytes `offset`..`size` of `fill`'s blob as they become available."""
     driver = blobs.driver
-    source = fill.partial_path
+    source = fill.locator
     local = driver.local_path(source) if source and isinstance(driver, LocalPath) else None
     fd: int | None = None
     pos = offset
     try:
         while pos < size:
-            if fill.state == FAILED:
+            if fill.state is FillState.FAILED:
                 raise OSError(f"download of {fill.digest} failed: {fill.error}")
-            if fill.partial_path != source:
+            if fill.locator != source:
                 raise OSError(f"download of {fill.digest} restarted; the reader gives up")
-            stored = fill.state == DONE or (fill.remote and await _committed(fill, blobs))
+            stored = fill.state is FillState.STORED or (
+                fill.remote and await _committed(fill, blobs)
+            )
             if stored and fd is None:
                 async for chunk in _stored(blobs, fill, pos):
                     yield chunk
                 return
             # Hold back the last byte until the download is verified.
-            limit = size if stored or fill.complete else min(fill.available, size - 1)
+            limit = (
+                size
+                if stored or fill.state is FillState.VERIFIED
+                else min(fill.available, size - 1)
+            )
             if pos >= limit or source is None:
                 await fill.changed(poll)
                 continue
@@ -121,7 +127,7 @@ async def _partial(
 
 async def _committed(fill: Fill, blobs: BlobStore) -> bool:
     """Whether another process's download of `fill` is stored (its partial is gone)."""
-    path = fill.partial_path
+    path = fill.locator
     if path is None:
         return await blobs.exists(fill.digest)
     try:

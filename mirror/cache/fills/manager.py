@@ -25,7 +25,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from mirror.cache.fills.fill import DONE, FAILED, PENDING, STREAMING, Fill
+from mirror.cache.fills.fill import Fill, FillState
 from mirror.cache.fills.follow import follow
 from mirror.cache.fills.pump import pump
 from mirror.coordination.leases import Coordinator
@@ -106,18 +106,17 @@ class FillManager:
         else:
             self.metrics.coalesced.inc()
         if on_stored is not None:
-            fill.on_stored.append(on_stored)
-        while fill.state == PENDING:
+            fill.on_stored(on_stored)
+        while fill.state is FillState.PENDING:
             await fill.changed()
-        if fill.state == STREAMING and fill.size is None:
-            while fill.state == STREAMING:
+        if fill.size is None:  # not streamable: wait for the outcome
+            while fill.state in (FillState.STREAMING, FillState.VERIFIED):
                 await fill.changed()
-        if fill.state == FAILED:
+        if fill.state is FillState.FAILED:
             assert fill.error is not None
             raise fill.error
-        if fill.state == DONE:
-            if on_stored is not None and on_stored in fill.on_stored:
-                fill.on_stored.remove(on_stored)
+        if fill.state is FillState.STORED:
+            if on_stored is not None and fill.claim(on_stored):
                 await on_stored()
             info = await self.blobs.stat(digest)
             return BlobContent(
@@ -134,7 +133,8 @@ class FillManager:
     def size_of(self, digest: Digest) -> int | None:
         """The size of a blob being downloaded in this process, when known."""
         fill = self._fills.get(digest)
-        return fill.size if fill is not None and fill.state == STREAMING else None
+        downloading = (FillState.STREAMING, FillState.VERIFIED)
+        return fill.size if fill is not None and fill.state in downloading else None
 
     async def drain(self) -> None:
         """Wait until the downloads running now have finished (committed or failed)."""
@@ -156,11 +156,11 @@ class FillManager:
                 if lease is not None:
                     break
                 self.metrics.followed.inc()
-                fill.remote = True
+                fill.following()
                 await self._follow(fill, key)
                 if await self.blobs.exists(fill.digest):
                     break
-                fill.state, fill.remote = PENDING, False  # the holder failed; take over
+                fill.take_over()  # the holder failed
             if lease is None:
                 result = "followed"
             else:
@@ -178,9 +178,7 @@ class FillManager:
                 del self._fills[fill.digest]
 
     async def _stored(self, fill: Fill) -> None:
-        fill.done()
-        callbacks, fill.on_stored = fill.on_stored, []
-        for callback in callbacks:
+        for callback in fill.stored():
             try:
                 await callback()
             except Exception:
@@ -234,14 +232,14 @@ class FillManager:
     async def _follow(self, fill: Fill, key: str) -> None:
         """Track another process's download until its lease is released or expires."""
         while True:
-            if fill.partial_path is None:
+            if fill.locator is None:
                 announced = await self.metadata.get(key)
                 if announced is not None:
                     info = json.loads(announced)
                     fill.streaming(int(info["size"]), str(info["path"]))
-            if fill.partial_path is not None:
+            if fill.locator is not None:
                 try:
-                    size = (await self.blobs.driver.stat(fill.partial_path)).size
+                    size = (await self.blobs.driver.stat(fill.locator)).size
                 except PathNotFound:
                     size = fill.flushed
                 if size > fill.flushed:
