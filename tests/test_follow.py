@@ -31,7 +31,7 @@ async def started(blobs: BlobStore, *, remote: bool = False) -> tuple[Fill, Blob
     ingest = await blobs.ingest(digest)
     if remote:
         fill.following()
-    fill.streaming(len(DATA), ingest.partial_path)
+    fill.streaming(len(DATA), ingest.locator)
     return fill, ingest
 
 
@@ -96,7 +96,7 @@ async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> N
     await ingest.cancel()
     again = await blobs.ingest(fill.digest)
     fill.take_over()  # another holder took over
-    fill.streaming(len(DATA), again.partial_path)
+    fill.streaming(len(DATA), again.locator)
     with pytest.raises(OSError, match="restarted"):
         await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[:1000]

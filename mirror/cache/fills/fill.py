@@ -97,6 +97,9 @@ class Fill:
             raise FillStateError(f"fill of {self.digest}: take_over of its own download")
         self._expect("take_over", FillState.PENDING, FillState.STREAMING)
         self._state, self._remote = FillState.PENDING, False
+        self.locator = None  # the size stays: it is the blob's
+        self.flushed = self.available = 0
+        self._forget()
         self.notify()
 
     def verified(self, size: int) -> None:

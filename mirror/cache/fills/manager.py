@@ -33,7 +33,7 @@ from mirror.coordination.metadata import MetadataStore
 from mirror.digests import Digest
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.store.blobs import BlobIngest, BlobStore
-from mirror.store.driver import PathNotFound
+from mirror.store.ingest.staging import PartialGone, PartialReader, PartialState
 from mirror.store.view import BlobContent
 
 log = logging.getLogger("mirror.cache")
@@ -199,9 +199,11 @@ class FillManager:
             finally:
                 ingest = await opening
             try:
-                fill.streaming(source.size, ingest.partial_path)
-                if ingest.partial_path is not None and source.size is not None:
-                    announce = json.dumps({"path": ingest.partial_path, "size": source.size})
+                fill.streaming(source.size, ingest.locator)
+                if source.size is not None:
+                    # "path": the key of the versions that announced driver paths, which
+                    # are what the file system's locators still are.
+                    announce = json.dumps({"path": ingest.locator, "size": source.size})
                     announced = asyncio.create_task(
                         self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
                     )
@@ -230,23 +232,38 @@ class FillManager:
                 await self.metadata.delete(key)
 
     async def _follow(self, fill: Fill, key: str) -> None:
-        """Track another process's download until its lease is released or expires."""
-        while True:
-            if fill.locator is None:
-                announced = await self.metadata.get(key)
-                if announced is not None:
-                    info = json.loads(announced)
-                    fill.streaming(int(info["size"]), str(info["path"]))
-            if fill.locator is not None:
-                try:
-                    size = (await self.blobs.driver.stat(fill.locator)).size
-                except PathNotFound:
-                    size = fill.flushed
-                if size > fill.flushed:
-                    fill.on_disk(size)
-                    fill.notify()
-            if await self.coordinator.wait_released(key, self.poll):
-                return
+        """Track another process's download until it is committed, or its lease is
+        released or expires."""
+        partial: PartialReader | None = None
+        try:
+            while True:
+                if fill.state is FillState.PENDING:
+                    partial = await self._announced(fill, key)
+                if partial is not None:
+                    progress = await partial.progress()
+                    if progress.available > fill.flushed:
+                        fill.on_disk(progress.available)
+                        fill.notify()
+                    if progress.state is PartialState.COMMITTED:
+                        return
+                if await self.coordinator.wait_released(key, self.poll):
+                    return
+        finally:
+            if partial is not None:
+                await partial.aclose()
+
+    async def _announced(self, fill: Fill, key: str) -> PartialReader | None:
+        """Start streaming from the holder's partial once it is announced."""
+        announced = await self.metadata.get(key)
+        if announced is None:
+            return None
+        info = json.loads(announced)
+        locator = str(info["path"])
+        fill.streaming(int(info["size"]), locator)
+        try:
+            return await self.blobs.open_partial(fill.digest, locator)
+        except PartialGone:  # committed or failed already: the lease will say
+            return None
 
     async def _read(self, fill: Fill, offset: int) -> AsyncGenerator[bytes, None]:
         """Stream `fill`'s blob from `offset`, following the download as it grows."""

@@ -45,6 +45,11 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and _TEMP_NAME.match(name) is not None
 
 
+def temp_target(name: str) -> str | None:
+    """The name a temp file made by `temp_name(target)` stands in for; None for others."""
+    return name[1:-37] if is_temp_name(name) else None
+
+
 def split_path(path: str) -> tuple[str, str]:
     """(parent, name) of a checked file path; the root cannot be a file."""
     if path == "/":
@@ -101,14 +106,16 @@ class ChunkStream(AsyncGenerator[bytes, None]):
         raise typ() if val is None else typ(val)
 
 
-def _fill(exc: StorageDriverError, path: str, driver: str) -> None:
+def fill_error(exc: StorageDriverError, path: str, driver: str) -> None:
+    """Name `path` and `driver` in `exc` unless the inner driver did."""
     if not exc.path:
         exc.path = path
     if not exc.driver:
         exc.driver = driver
 
 
-def _from_os(exc: OSError, op: str, path: str, driver: str) -> StorageDriverError:
+def from_os_error(exc: OSError, op: str, path: str, driver: str) -> StorageDriverError:
+    """The driver error for an `OSError` of `op` on `path` (raise it ``from exc``)."""
     reason = exc.strerror or exc.__class__.__name__
     return StorageDriverError(f"{driver}: {op} {path} failed: {reason}", path=path, driver=driver)
 
@@ -125,16 +132,16 @@ class _CheckedStream(ChunkStream):
         try:
             return await self._inner.__anext__()
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, "read", self._path, self._driver) from exc
+            raise from_os_error(exc, "read", self._path, self._driver) from exc
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         except OSError as exc:
-            raise _from_os(exc, "close", self._path, self._driver) from exc
+            raise from_os_error(exc, "close", self._path, self._driver) from exc
 
 
 class _CheckedWriter:
@@ -153,10 +160,10 @@ class _CheckedWriter:
         try:
             await self._inner.write(data)
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, "write", self._path, self._driver) from exc
+            raise from_os_error(exc, "write", self._path, self._driver) from exc
 
     async def flush(self) -> None:
         await self._guard("flush", self._inner.flush())
@@ -171,10 +178,10 @@ class _CheckedWriter:
         try:
             await call
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, op, self._path, self._driver) from exc
+            raise from_os_error(exc, op, self._path, self._driver) from exc
 
 
 class _CheckedPartialWriter(_CheckedWriter):
@@ -208,17 +215,17 @@ class CheckedDriver:
         try:
             return check_path(path)
         except InvalidPath as exc:
-            _fill(exc, path, self.name)
+            fill_error(exc, path, self.name)
             raise
 
     async def _guard(self, op: str, path: str, call: Awaitable[T]) -> T:
         try:
             return await call
         except StorageDriverError as exc:
-            _fill(exc, path, self.name)
+            fill_error(exc, path, self.name)
             raise
         except OSError as exc:
-            raise _from_os(exc, op, path, self.name) from exc
+            raise from_os_error(exc, op, path, self.name) from exc
 
     async def get_content(self, path: str) -> bytes:
         """The whole content of a small object. Raises PathNotFound."""
