@@ -18,7 +18,6 @@ from mirror.store.driver import (
     CHUNK_SIZE,
     InvalidPath,
     LocalPath,
-    PartialReadable,
     PathNotFound,
     RedirectURL,
     StorageDriver,
@@ -167,22 +166,6 @@ async def test_os_errors_become_driver_errors(tmp_path: Path) -> None:
     assert await driver.list("/") == []
 
 
-async def test_partial_path_shows_flushed_bytes(tmp_path: Path) -> None:
-    driver = make(tmp_path)
-    writer = await driver.writer("/b")
-    assert isinstance(writer, PartialReadable)
-    await writer.write(b"small")
-    # Small writes wait in the buffer until a MiB has gathered.
-    assert await read_all(driver, writer.partial_path) == b""
-    await writer.write(blob(CHUNK_SIZE))
-    assert await read_all(driver, writer.partial_path) == b"small" + blob(CHUNK_SIZE)
-    await writer.write(b"more")
-    await writer.flush()
-    await writer.flush()
-    assert await read_all(driver, writer.partial_path) == b"small" + blob(CHUNK_SIZE) + b"more"
-    await writer.cancel()
-
-
 @contextmanager
 def file_size_limit(limit: int) -> Iterator[None]:
     """Make writes past `limit` bytes fail with EFBIG (Python ignores SIGXFSZ)."""
@@ -207,7 +190,7 @@ async def test_failed_writes_leave_nothing_behind(tmp_path: Path) -> None:
         await broken.write(blob(CHUNK_SIZE // 2))
         with pytest.raises(StorageDriverError, match="File too large"):
             await broken.write(blob(CHUNK_SIZE))
-        for call in (broken.write(b"x"), broken.flush(), broken.commit()):
+        for call in (broken.write(b"x"), broken.commit()):
             with pytest.raises(StorageDriverError, match="earlier write failed"):
                 await call
         await broken.cancel()

@@ -12,7 +12,6 @@ from mirror.store.driver import (
     FileWriter,
     InvalidPath,
     LocalPath,
-    PartialReadable,
     RedirectURL,
     StorageDriver,
     StorageDriverError,
@@ -21,7 +20,7 @@ from mirror.store.drivers import create_driver
 from mirror.store.drivers.base import CheckedDriver, ChunkStream
 from mirror.store.drivers.filesystem import FilesystemDriver
 from mirror.store.drivers.inmemory import InMemoryDriver
-from tests.driver_suite import DriverSuite, read_all
+from tests.driver_suite import DriverSuite
 
 pytestmark = pytest.mark.anyio
 
@@ -30,17 +29,6 @@ class TestInMemoryDriver(DriverSuite):
     @pytest.fixture
     def driver(self) -> StorageDriver:
         return create_driver("inmemory", {})
-
-
-async def test_partial_path_sees_every_write_at_once() -> None:
-    driver = create_driver("inmemory", {})
-    writer = await driver.writer("/b")
-    assert isinstance(writer, PartialReadable)
-    await writer.write(b"abc")
-    assert await read_all(driver, writer.partial_path) == b"abc"
-    await writer.write(b"def")
-    assert await driver.get_content(writer.partial_path) == b"abcdef"
-    await writer.commit()
 
 
 def test_factory_takes_no_parameters() -> None:
@@ -115,9 +103,6 @@ class FailingWriter:
     async def write(self, data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    async def flush(self) -> None:
-        raise OSError(errno.EIO, "Input/output error")
-
     async def commit(self) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
@@ -169,11 +154,9 @@ async def test_wrapper_turns_os_errors_into_driver_errors() -> None:
     assert (info.value.path, info.value.driver) == ("/elsewhere", "backend")
 
     writer = await driver.writer("/w")
-    assert not isinstance(writer, PartialReadable)
     assert writer.size == 0
     for call, message in (
         (writer.write(b"x"), "write /w failed: No space left on device"),
-        (writer.flush(), "flush /w failed"),
         (writer.commit(), "commit /w failed"),
         (writer.cancel(), "cancel failed"),
     ):

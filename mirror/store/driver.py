@@ -73,23 +73,9 @@ class FileWriter(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
-    async def flush(self) -> None:
-        """Push buffered bytes to where `partial_path` readers see them (not durable)."""
-        ...
-
     async def commit(self) -> None: ...
 
     async def cancel(self) -> None: ...
-
-
-@runtime_checkable
-class PartialReadable(Protocol):
-    """A writer whose bytes written so far can be read by others before commit."""
-
-    @property
-    def partial_path(self) -> str:
-        """A driver path that reads the written prefix until commit (then PathNotFound)."""
-        ...
 
 
 class StorageDriver(Protocol):

@@ -21,7 +21,6 @@ from mirror.store.driver import (
     FileWriter,
     InvalidPath,
     LocalPath,
-    PartialReadable,
     RedirectURL,
     StorageDriver,
     StorageDriverError,
@@ -31,7 +30,8 @@ from mirror.store.driver import (
 T = TypeVar("T")
 
 # A writer's hidden temp file: ".<name>.tmp-<32 hex>" (a valid path component itself, so
-# it can be handed out as a partial path); `list` never shows names of this shape.
+# its driver path can name a partial blob, `mirror.store.ingest.files`); `list` never
+# shows names of this shape.
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")
 
 
@@ -165,9 +165,6 @@ class _CheckedWriter:
         except OSError as exc:
             raise from_os_error(exc, "write", self._path, self._driver) from exc
 
-    async def flush(self) -> None:
-        await self._guard("flush", self._inner.flush())
-
     async def commit(self) -> None:
         await self._guard("commit", self._inner.commit())
 
@@ -184,20 +181,12 @@ class _CheckedWriter:
             raise from_os_error(exc, op, self._path, self._driver) from exc
 
 
-class _CheckedPartialWriter(_CheckedWriter):
-    __slots__ = ()
-
-    @property
-    def partial_path(self) -> str:
-        return cast(PartialReadable, self._inner).partial_path
-
-
 class CheckedDriver:
     """The decorator around every driver (see the module docstring).
 
     ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path` and
     `redirect_url` exactly when `inner` has them, so ``isinstance(d, LocalPath)`` tells the
-    truth about the wrapper. Writers are wrapped the same way for `PartialReadable`.
+    truth about the wrapper.
     """
 
     __slots__ = ("_inner", "name")
@@ -245,8 +234,6 @@ class CheckedDriver:
         inner = await self._guard(
             "open", path, self._inner.writer(self._check(path), append=append)
         )
-        if isinstance(inner, PartialReadable):
-            return _CheckedPartialWriter(inner, path, self.name)
         return _CheckedWriter(inner, path, self.name)
 
     async def stat(self, path: str) -> FileInfo:

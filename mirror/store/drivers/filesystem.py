@@ -36,7 +36,6 @@ from mirror.store.drivers.base import (
     ChunkStream,
     is_inside,
     is_temp_name,
-    join_path,
     split_path,
     temp_name,
 )
@@ -108,7 +107,7 @@ class FilesystemDriver:
 
         The stream keeps reading the file it opened even when the path is replaced or
         deleted meanwhile. It reads up to the end of file as it finds it, so a file still
-        being written (a partial path, an append target) yields what is there so far.
+        being written (an append target, a temp file) yields what is there so far.
         """
         fd = self._open_file(path)
         try:
@@ -125,10 +124,8 @@ class FilesystemDriver:
         parent, name = split_path(path)
         directory = self.local_path(parent)
         if append:
-            return await AppendFileWriter.open(path, directory, name)
-        tmp = temp_name(name)
-        partial = join_path(parent, tmp)
-        return await TempFileWriter.open(partial, directory, tmp, name)
+            return await AppendFileWriter.open(directory, name)
+        return await TempFileWriter.open(directory, temp_name(name), name)
 
     async def stat(self, path: str) -> FileInfo:
         """Size and mtime of a file, or `is_dir` (size 0). Raises PathNotFound."""

@@ -2,8 +2,9 @@
 
 Writers buffer small writes up to CHUNK_SIZE and hand larger runs to a worker thread as
 one ``writev``, so a stream of 16-64 KiB network chunks costs one syscall per MiB.
-Consequence for readers of the partial path: they see what has reached the file, which
-trails `size` by less than CHUNK_SIZE until the next ``flush()`` (or the commit).
+Consequence for readers of a file still being written (an upload's, or a temp file read
+as a partial blob by `mirror.store.ingest.files`): they see what has reached the file,
+which trails `size` by less than CHUNK_SIZE until the next ``flush()`` (or the commit).
 
 A writer is used by one task at a time. `cancel` does no thread hop, so it works inside
 an already cancelled scope (typically a ``finally`` after cancellation). A commit that is
@@ -145,7 +146,7 @@ class _BufferedWriter:
         self._broken = False
 
     async def flush(self) -> None:
-        """Write out buffered bytes so partial-path readers see them (no fsync)."""
+        """Write out buffered bytes so readers of the file see them (no fsync)."""
         self._check_open()
         if self._buffer:
             self._broken = True
@@ -168,18 +169,13 @@ class _BufferedWriter:
 
 
 class TempFileWriter(_BufferedWriter):
-    """Writes a hidden temp file next to the target; `commit` renames it over the target.
+    """Writes a hidden temp file next to the target; `commit` renames it over the target."""
 
-    `partial_path` is the temp file's driver path: it reads the flushed prefix until the
-    commit or cancel, then raises PathNotFound.
-    """
-
-    __slots__ = ("_created", "_directory", "_partial", "_target", "_tmp")
+    __slots__ = ("_created", "_directory", "_target", "_tmp")
 
     def __init__(
         self,
         fd: int,
-        partial: str,
         directory: str,
         tmp: str,
         target: str,
@@ -188,25 +184,19 @@ class TempFileWriter(_BufferedWriter):
     ) -> None:
         super().__init__(fd, 0)
         self._created = created
-        self._partial = partial
         self._directory = directory
         self._tmp = tmp
         self._target = target
 
     @classmethod
-    async def open(cls, partial: str, directory: str, tmp_name: str, name: str) -> TempFileWriter:
+    async def open(cls, directory: str, tmp_name: str, name: str) -> TempFileWriter:
         """Create the temp file (and missing directories) next to the target."""
         target = os.path.join(directory, name)
         tmp = os.path.join(directory, tmp_name)
         # Shielded: a cancellation must not lose the descriptor the thread opened.
         with CancelScope(shield=True):
             fd, created = await to_thread.run_sync(_create_temp, tmp, target, directory)
-        return cls(fd, partial, directory, tmp, target, created=created)
-
-    @property
-    def partial_path(self) -> str:
-        """The temp file's driver path."""
-        return self._partial
+        return cls(fd, directory, tmp, target, created=created)
 
     async def commit(self) -> None:
         """Flush, fsync, rename over the target, fsync the directory."""
@@ -245,18 +235,14 @@ class TempFileWriter(_BufferedWriter):
 
 
 class AppendFileWriter(_BufferedWriter):
-    """Appends to the target in place (creating it); `cancel` rolls back to the open size.
+    """Appends to the target in place (creating it); `cancel` rolls back to the open size."""
 
-    Its `partial_path` is the target itself, which stays readable after the commit.
-    """
-
-    __slots__ = ("_created", "_directory", "_initial", "_path", "_target")
+    __slots__ = ("_created", "_directory", "_initial", "_target")
 
     def __init__(
         self,
         fd: int,
         size: int,
-        path: str,
         directory: str,
         target: str,
         *,
@@ -264,23 +250,17 @@ class AppendFileWriter(_BufferedWriter):
     ) -> None:
         super().__init__(fd, size)
         self._initial = size
-        self._path = path
         self._directory = directory
         self._target = target
         self._created = created
 
     @classmethod
-    async def open(cls, path: str, directory: str, name: str) -> AppendFileWriter:
+    async def open(cls, directory: str, name: str) -> AppendFileWriter:
         """Open (or create) the target for appending."""
         target = os.path.join(directory, name)
         with CancelScope(shield=True):
             fd, size, created = await to_thread.run_sync(_open_append, target, directory)
-        return cls(fd, size, path, directory, target, created=created)
-
-    @property
-    def partial_path(self) -> str:
-        """The target's own driver path."""
-        return self._path
+        return cls(fd, size, directory, target, created=created)
 
     async def commit(self) -> None:
         """Flush and fsync (and fsync the directory when the file is new).

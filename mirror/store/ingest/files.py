@@ -46,7 +46,7 @@ class FileStaging:
         tmp = temp_name(name)
         partial = join_path(parent, tmp)
         try:
-            writer = await TempFileWriter.open(partial, self._driver.local_path(parent), tmp, name)
+            writer = await TempFileWriter.open(self._driver.local_path(parent), tmp, name)
         except StorageDriverError as exc:
             fill_error(exc, path, self._name)
             raise
