@@ -19,9 +19,9 @@ from mirror.store.driver import (
     InvalidPath,
     LocalPath,
     PathNotFound,
-    RedirectURL,
     StorageDriver,
     StorageDriverError,
+    TempFileCleanup,
 )
 from mirror.store.drivers import create_driver, driver_names
 from tests.driver_suite import DriverSuite, blob, read_all
@@ -49,7 +49,7 @@ async def test_root_is_created_and_maps_to_slash(tmp_path: Path) -> None:
     driver = make(root)
     assert root.is_dir()
     assert isinstance(driver, LocalPath)
-    assert not isinstance(driver, RedirectURL)
+    assert isinstance(driver, TempFileCleanup)
     assert driver.local_path("/") == str(root)
     assert driver.local_path("/x/y") == str(root / "x" / "y")
     with pytest.raises(InvalidPath):

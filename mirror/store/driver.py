@@ -129,9 +129,13 @@ class LocalPath(Protocol):
 
 
 @runtime_checkable
-class RedirectURL(Protocol):
-    """A driver that can hand clients a URL to fetch content directly (object stores)."""
+class TempFileCleanup(Protocol):
+    """A driver whose writers' temp files outlive a process that dies while writing."""
 
-    async def redirect_url(self, path: str, method: str) -> str | None:
-        """A URL serving `path`, or None to serve through the registry."""
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete the temp files untouched for `older_than` seconds; return how many.
+
+        A live writer keeps its temp file fresh, so with a generous `older_than` only the
+        files of writers that died go. Files that vanish meanwhile are skipped.
+        """
         ...

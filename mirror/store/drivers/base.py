@@ -21,9 +21,9 @@ from mirror.store.driver import (
     FileWriter,
     InvalidPath,
     LocalPath,
-    RedirectURL,
     StorageDriver,
     StorageDriverError,
+    TempFileCleanup,
     check_path,
 )
 
@@ -185,15 +185,15 @@ class CheckedDriver:
     """The decorator around every driver (see the module docstring).
 
     ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path` and
-    `redirect_url` exactly when `inner` has them, so ``isinstance(d, LocalPath)`` tells the
-    truth about the wrapper.
+    `purge_temp_files` exactly when `inner` has them, so ``isinstance(d, LocalPath)`` tells
+    the truth about the wrapper.
     """
 
     __slots__ = ("_inner", "name")
 
     def __new__(cls, inner: StorageDriver) -> CheckedDriver:
         return object.__new__(
-            _VARIANTS[isinstance(inner, LocalPath), isinstance(inner, RedirectURL)]
+            _VARIANTS[isinstance(inner, LocalPath), isinstance(inner, TempFileCleanup)]
         )
 
     def __init__(self, inner: StorageDriver) -> None:
@@ -262,22 +262,22 @@ class _WithLocalPath(CheckedDriver):
         return cast(LocalPath, self._inner).local_path(self._check(path))
 
 
-class _WithRedirectURL(CheckedDriver):
+class _WithTempFileCleanup(CheckedDriver):
     __slots__ = ()
 
-    async def redirect_url(self, path: str, method: str) -> str | None:
-        """A URL serving `path`, or None to serve through the registry."""
-        inner = cast(RedirectURL, self._inner)
-        return await self._guard("redirect", path, inner.redirect_url(self._check(path), method))
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete the temp files untouched for `older_than` seconds; return how many."""
+        inner = cast(TempFileCleanup, self._inner)
+        return await self._guard("purge", "/", inner.purge_temp_files(older_than))
 
 
-class _WithBoth(_WithLocalPath, _WithRedirectURL):
+class _WithBoth(_WithLocalPath, _WithTempFileCleanup):
     __slots__ = ()
 
 
 _VARIANTS: dict[tuple[bool, bool], type[CheckedDriver]] = {
     (False, False): CheckedDriver,
     (True, False): _WithLocalPath,
-    (False, True): _WithRedirectURL,
+    (False, True): _WithTempFileCleanup,
     (True, True): _WithBoth,
 }

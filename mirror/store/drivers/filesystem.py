@@ -16,9 +16,11 @@ to 1 MiB, which come from the page cache in 5-60 us.
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import shutil
 import stat as st
+import time
 from collections.abc import AsyncGenerator
 from typing import Final
 
@@ -53,9 +55,12 @@ _READ: Final = os.O_RDONLY | os.O_CLOEXEC
 _SYNC_READ_LIMIT: Final = 1024 * 1024
 _MISSING: Final = (FileNotFoundError, NotADirectoryError)
 
+log = logging.getLogger("mirror.store")
+
 
 class FilesystemDriver:
-    """A `StorageDriver` (with `LocalPath`) storing files under the directory `root`."""
+    """A `StorageDriver` (with `LocalPath` and `TempFileCleanup`) storing files under the
+    directory `root`."""
 
     name = "filesystem"
 
@@ -180,6 +185,28 @@ class FilesystemDriver:
             _remove(self.local_path(path))
         except _MISSING:
             raise PathNotFound(f"{path} not found", path=path) from None
+
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete temp files (``.<name>.tmp-<hex>``) untouched for `older_than` seconds."""
+        return await to_thread.run_sync(self._purge_temp_files, older_than)
+
+    def _purge_temp_files(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for directory, _dirs, files in os.walk(self._root):
+            for name in files:
+                if not is_temp_name(name):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        if removed:
+            log.info("removed %d stale temp files under %s", removed, self._root)
+        return removed
 
     def _open_file(self, path: str) -> int:
         try:
