@@ -129,3 +129,18 @@ async def test_bytes_reach_readers_before_they_are_on_disk(blobs: BlobStore) -> 
     assert fill.flushed == 0
     await reader.aclose()
     await ingest.cancel()
+
+
+async def test_a_range_holds_back_its_own_last_byte_until_verification(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 100, 1000, blobs, 0.01), got))
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[100:999]
+    assert not task.done()
+    await ingest.verify(len(DATA))
+    fill.verified(ingest.size)
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA[100:1000]
+    await ingest.commit()

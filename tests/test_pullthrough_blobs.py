@@ -195,3 +195,42 @@ async def test_stalled_download_is_abandoned_and_retried(tmp_path: Path) -> None
         assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
     finally:
         await rig.aclose()
+
+
+async def test_a_range_of_a_blob_still_downloading_waits_for_verification(rig: MirrorRig) -> None:
+    """A range that ends before the blob does must not complete from bytes that are not
+    verified yet: here byte 0 is corrupt, which only the whole blob's digest reveals."""
+    data = random_bytes(1024 * 1024 + 5, 11)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.corrupt_blobs = True
+    rig.transport.slow = (0.01, 64 * 1024)  # the download takes ~0.2 s
+    url = f"/v2/app/blobs/{digest}"
+    async with (
+        serving(rig.app) as base,
+        httpx.AsyncClient(base_url=base) as client,
+        client.stream("GET", url) as whole,
+    ):
+        chunks = whole.aiter_raw()
+        await chunks.__anext__()  # the download is under way
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with client.stream("GET", url, headers={"Range": "bytes=0-4095"}) as r:
+                assert r.status_code == 206
+                body = b"".join([c async for c in r.aiter_raw()])
+                assert body == data[:4096]  # never reached: the range was aborted
+        with pytest.raises(httpx.RemoteProtocolError):
+            [c async for c in chunks]
+    await rig.fills.drain()
+    assert not await _stored(rig, digest)
+    rig.transport.corrupt_blobs = False
+    rig.transport.slow = (0.01, 64 * 1024)
+    async with (
+        serving(rig.app) as base,
+        httpx.AsyncClient(base_url=base) as client,
+        client.stream("GET", url) as whole,
+    ):
+        chunks = whole.aiter_raw()
+        await chunks.__anext__()
+        r = await client.get(url, headers={"Range": "bytes=10-4095"})
+        assert r.status_code == 206 and r.content == data[10:4096]
+        rest = [c async for c in chunks]
+    assert rest and await _stored(rig, digest)

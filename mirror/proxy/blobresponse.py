@@ -86,7 +86,7 @@ class BlobResponse:
                 await self._send_file(fd, path, "http.response.pathsend" in extensions, send)
                 self._sent()
                 return
-        stream = await self.content.open(self.start)
+        stream = await self.content.open(self.start, self.start + self.length)
         await self._send_stream(stream, send)
         self._sent()
 

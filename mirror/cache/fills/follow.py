@@ -7,11 +7,11 @@ one descriptor that also reads on after the commit renames the file), and the st
 once committed. A reader takes each next piece from the first source that has it, and
 waits for the download when none has.
 
-The last byte only goes out once the download is verified, so a corrupt or truncated
-download is never handed out as complete (the reader raises instead, and the server
-drops the connection). If the download restarts (its holder died, another process took
-over), bytes already sent came from an unverified partial, so the reader gives up rather
-than splice.
+The last byte a reader was asked for - of the blob, or of a range - only goes out once
+the download is verified, so a corrupt or truncated download never completes a response
+(the reader raises instead, and the server drops the connection). If the download
+restarts (its holder died, another process took over), bytes already sent came from an
+unverified partial, so the reader gives up rather than splice.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ _COMPLETE = (FillState.VERIFIED, FillState.STORED)
 
 
 async def follow(
-    fill: Fill, offset: int, size: int, blobs: BlobStore, poll: float
+    fill: Fill, offset: int, end: int, blobs: BlobStore, poll: float
 ) -> AsyncGenerator[bytes, None]:
-    """Bytes `offset`..`size` of `fill`'s blob as they become available."""
+    """Bytes `offset`..`end` of `fill`'s blob as they become available."""
     partial = _Partial(fill, blobs)
     stored = _Stored(fill, blobs)
     attempt = fill.attempt
     pos = offset
     try:
-        while pos < size:
+        while pos < end:
             if fill.state is FillState.FAILED:
                 raise OSError(f"download of {fill.digest} failed: {fill.error}")
             if fill.attempt != attempt:
@@ -42,7 +42,7 @@ async def follow(
                     raise OSError(f"download of {fill.digest} restarted; the reader gives up")
                 attempt = fill.attempt  # nothing sent yet: start on the new download
             # Hold back the last byte until the download is verified.
-            limit = size if fill.state in _COMPLETE else min(fill.available, size - 1)
+            limit = end if fill.state in _COMPLETE else min(fill.available, end - 1)
             chunk = None
             if pos < limit:
                 chunk = (

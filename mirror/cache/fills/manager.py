@@ -122,12 +122,15 @@ class FillManager:
             return BlobContent(
                 digest,
                 info.size,
-                open=lambda offset: self.blobs.open(digest, offset),
+                open=lambda start, _end: self.blobs.open(digest, start),
                 local_path=self.blobs.local_path(digest),
             )
         assert fill.size is not None
         return BlobContent(
-            digest, fill.size, open=lambda offset: self._read(fill, offset), downloading=True
+            digest,
+            fill.size,
+            open=lambda start, end: self._read(fill, start, end),
+            downloading=True,
         )
 
     def size_of(self, digest: Digest) -> int | None:
@@ -265,7 +268,6 @@ class FillManager:
         except PartialGone:  # committed or failed already: the lease will say
             return None
 
-    async def _read(self, fill: Fill, offset: int) -> AsyncGenerator[bytes, None]:
-        """Stream `fill`'s blob from `offset`, following the download as it grows."""
-        assert fill.size is not None
-        return follow(fill, offset, fill.size, self.blobs, self.poll)
+    async def _read(self, fill: Fill, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Stream bytes `start`..`end` of `fill`'s blob, following the download."""
+        return follow(fill, start, end, self.blobs, self.poll)

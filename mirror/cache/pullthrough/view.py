@@ -279,7 +279,7 @@ class PullThroughView:
             return BlobContent(
                 digest,
                 head.size,
-                open=lambda offset: store.open(digest, offset),
+                open=lambda start, _end: store.open(digest, start),
                 local_path=store.local_path(digest),
             )
         self._metrics.misses.inc("blob")
