@@ -95,12 +95,34 @@ async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> N
     await asyncio.sleep(0.05)
     await ingest.cancel()
     again = await blobs.ingest(fill.digest)
-    fill.take_over()  # another holder took over
+    fill.take_over(abandoned=False)  # its holder ended it; another took over
     fill.streaming(len(DATA), again.locator)
     with pytest.raises(OSError, match="restarted"):
         await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[:1000]
     await again.cancel()
+
+
+async def test_reader_carries_on_when_the_download_was_abandoned(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs, remote=True)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await write(fill, ingest, DATA[:1000])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[:1000]
+    await ingest.cancel()  # as if its holder died: what it wrote is the same content
+    fill.take_over(abandoned=True)
+    again = await blobs.ingest(fill.digest)
+    fill.streaming(len(DATA), again.locator)
+    await write(fill, again, DATA[:500])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[:1000]  # the new download has not caught up yet
+    await write(fill, again, DATA[500:])
+    await again.verify(len(DATA))
+    fill.verified(again.size)
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA
+    await again.commit()
 
 
 async def test_readers_that_keep_up_read_from_memory(blobs: BlobStore) -> None:

@@ -155,3 +155,27 @@ async def test_memory_partials_show_every_write_and_stay_in_the_process() -> Non
         await theirs.open_partial(DIGEST, ingest.locator)
     await ingest.cancel()
     await reader.aclose()
+
+
+async def test_only_partials_of_writers_that_died_are_discarded(blobs: BlobStore) -> None:
+    ingest = await blobs.ingest(DIGEST)
+    await ingest.write(DATA[: 2 * CHUNK_SIZE])
+    assert await blobs.discard_partial(DIGEST, ingest.locator) is False
+    reader = await blobs.open_partial(DIGEST, ingest.locator)  # still there
+    assert (await reader.progress()).state is PartialState.WRITING
+    await reader.aclose()
+    assert await blobs.discard_partial(DIGEST, "/etc/passwd") is False
+    await ingest.cancel()
+    assert await blobs.discard_partial(DIGEST, ingest.locator) is False
+
+
+async def test_a_dead_writers_temp_file_is_discarded(tmp_path: Path) -> None:
+    blobs = BlobStore(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
+    directory = tmp_path / paths.blob_dir(DIGEST).lstrip("/")
+    directory.mkdir(parents=True)
+    left = directory / ".data.tmp-0123456789abcdef0123456789abcdef"
+    left.write_bytes(DATA[:1000])  # as a killed process leaves it: nobody holds its lock
+    locator = f"{paths.blob_dir(DIGEST)}/{left.name}"
+    assert await blobs.discard_partial(DIGEST, locator) is True
+    assert not left.exists()
+    assert await blobs.discard_partial(DIGEST, locator) is False

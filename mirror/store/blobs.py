@@ -161,6 +161,11 @@ class BlobStore:
         """
         return await self._staging.open(paths.blob_data(digest), locator)
 
+    async def discard_partial(self, digest: Digest, locator: str) -> bool:
+        """Remove the partial blob at `locator` if its writer is known to be gone (its
+        process died); True when it was removed. A live writer's partial stays."""
+        return await self._staging.discard(paths.blob_data(digest), locator)
+
     async def adopt(self, src: str, digest: Digest) -> BlobInfo:
         """Move already-verified content at driver path `src` into place as `digest`.
 

@@ -8,7 +8,12 @@ A `Fill` moves through `FillState` only by its own methods, each one transition:
 
 `following()` marks a fill whose bytes another process downloads (it can be PENDING or
 STREAMING like any other); `take_over()` is how such a fill becomes this process's own
-download when the other holder gave up. Every transition wakes the readers.
+download when the other holder gave up or died. Every transition wakes the readers.
+
+Each `streaming()` starts an attempt. Readers that sent bytes of one attempt may carry on
+with the next only if the earlier one was abandoned - its holder died mid-way, which
+says nothing against the bytes - rather than ended by its holder, who may have found
+them wrong (`continues`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Fill:
         self._state = FillState.PENDING
         self._remote = False
         self._attempt = 0
+        self._continuous_from = 0  # readers of attempts before this must not carry on
         self.size: int | None = None
         self.locator: str | None = None  # where the partial blob is (see BlobStore.ingest)
         self.flushed = 0  # bytes in the partial blob
@@ -91,11 +97,17 @@ class Fill:
         self._forget()
         self.notify()
 
-    def take_over(self) -> None:
-        """The download this process followed ended unstored: this process downloads."""
+    def take_over(self, *, abandoned: bool) -> None:
+        """The download this process followed ended unstored: this process downloads.
+
+        `abandoned`: it ended because its holder died (readers may carry on), rather than
+        by its holder's own doing (they must not).
+        """
         if not self._remote:
             raise FillStateError(f"fill of {self.digest}: take_over of its own download")
         self._expect("take_over", FillState.PENDING, FillState.STREAMING)
+        if not abandoned:
+            self._continuous_from = self._attempt + 1
         self._state, self._remote = FillState.PENDING, False
         self.locator = None  # the size stays: it is the blob's
         self.flushed = self.available = 0
@@ -128,6 +140,11 @@ class Fill:
     def _expect(self, transition: str, *allowed: FillState) -> None:
         if self._state not in allowed:
             raise FillStateError(f"fill of {self.digest}: {transition} in state {self._state}")
+
+    def continues(self, attempt: int) -> bool:
+        """Whether the current attempt goes on from where `attempt` left off: a reader
+        that sent bytes of `attempt` may carry on with it."""
+        return attempt >= self._continuous_from
 
     # -- callbacks -----------------------------------------------------------------
 

@@ -10,8 +10,10 @@ waits for the download when none has.
 The last byte a reader was asked for - of the blob, or of a range - only goes out once
 the download is verified, so a corrupt or truncated download never completes a response
 (the reader raises instead, and the server drops the connection). If the download
-restarts (its holder died, another process took over), bytes already sent came from an
-unverified partial, so the reader gives up rather than splice.
+restarts (another process took over), the reader carries on from where it is with the
+new download when the old one was abandoned (its holder died: the bytes already sent
+are the same content by digest, and the last byte still waits for the new download's
+verification), and gives up when its holder ended it (it may have found bytes wrong).
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ async def follow(
             if fill.state is FillState.FAILED:
                 raise OSError(f"download of {fill.digest} failed: {fill.error}")
             if fill.attempt != attempt:
-                if pos > offset:
+                if pos > offset and not fill.continues(attempt):
                     raise OSError(f"download of {fill.digest} restarted; the reader gives up")
-                attempt = fill.attempt  # nothing sent yet: start on the new download
+                attempt = fill.attempt
             # Hold back the last byte until the download is verified.
             limit = end if fill.state in _COMPLETE else min(fill.available, end - 1)
             chunk = None

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from mirror.cache.fills.fill import Fill, FillState
@@ -51,6 +52,14 @@ class BlobSource(Protocol):
 
 SourceOpener = Callable[[], Awaitable[BlobSource]]
 Callback = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Announcement:
+    """What a downloading process tells others through the metadata store."""
+
+    locator: str
+    size: int
 
 
 class FillMetrics:
@@ -163,7 +172,10 @@ class FillManager:
                 await self._follow(fill, key)
                 if await self.blobs.exists(fill.digest):
                     break
-                fill.take_over()  # the holder failed
+                # A holder that ends its download removes the announcement before it
+                # releases the lease: one left behind is a holder that died.
+                left = await self._announcement(key)
+                fill.take_over(abandoned=left is not None and left.locator == fill.locator)
             if lease is None:
                 result = "followed"
             else:
@@ -203,13 +215,9 @@ class FillManager:
                 ingest = await opening
             try:
                 fill.streaming(source.size, ingest.locator)
-                if source.size is not None:
-                    # "path": the key of the versions that announced driver paths, which
-                    # are what the file system's locators still are.
-                    announce = json.dumps({"path": ingest.locator, "size": source.size})
-                    announced = asyncio.create_task(
-                        self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
-                    )
+                announced = asyncio.create_task(
+                    self._announce(fill.digest, key, ingest.locator, source.size)
+                )
                 await pump(
                     fill,
                     source,
@@ -234,6 +242,35 @@ class FillManager:
                 await asyncio.gather(announced, return_exceptions=True)
                 await self.metadata.delete(key)
 
+    async def _announce(self, digest: Digest, key: str, locator: str, size: int | None) -> None:
+        """Tell other processes where this download's partial is (when they can stream
+        it: its size is known), and remove the partial of a holder that died before."""
+        previous = await self._announcement(key)
+        if size is not None:
+            # "path": the key of the versions that announced driver paths, which are
+            # what the file system's locators still are.
+            announcement = json.dumps({"path": locator, "size": size})
+            await self.metadata.set(key, announcement.encode(), ttl=self.lease_ttl * 4)
+        if previous is not None and previous.locator != locator:
+            try:
+                if await self.blobs.discard_partial(digest, previous.locator):
+                    log.info("removed the partial of %s left by a download that died", digest)
+            except Exception:
+                log.warning(
+                    "removing a dead download's partial of %s failed", digest, exc_info=True
+                )
+
+    async def _announcement(self, key: str) -> _Announcement | None:
+        """The current holder's announcement (or a dead one's), if any and readable."""
+        raw = await self.metadata.get(key)
+        if raw is None:
+            return None
+        try:
+            info = json.loads(raw)
+            return _Announcement(str(info["path"]), int(info["size"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
     async def _follow(self, fill: Fill, key: str) -> None:
         """Track another process's download until it is committed, or its lease is
         released or expires."""
@@ -257,14 +294,12 @@ class FillManager:
 
     async def _announced(self, fill: Fill, key: str) -> PartialReader | None:
         """Start streaming from the holder's partial once it is announced."""
-        announced = await self.metadata.get(key)
+        announced = await self._announcement(key)
         if announced is None:
             return None
-        info = json.loads(announced)
-        locator = str(info["path"])
-        fill.streaming(int(info["size"]), locator)
+        fill.streaming(announced.size, announced.locator)
         try:
-            return await self.blobs.open_partial(fill.digest, locator)
+            return await self.blobs.open_partial(fill.digest, announced.locator)
         except PartialGone:  # committed or failed already: the lease will say
             return None
 

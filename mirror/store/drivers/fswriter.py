@@ -128,6 +128,11 @@ class _BufferedWriter:
         """Bytes in the file so far (buffered ones included)."""
         return self._size
 
+    @property
+    def closed(self) -> bool:
+        """Committed or cancelled (also by a commit that failed)."""
+        return self._fd < 0
+
     async def write(self, data: bytes) -> None:
         """Append `data`; raises StorageDriverError once closed or after a failed write."""
         self._check_open()

@@ -8,10 +8,15 @@ and new processes still follow each other.
 
 A reader holds one descriptor on the temp file: the commit renames the file, so the same
 descriptor reads on to the end with no second open, whoever committed it.
+
+A writer holds an ``flock`` on its temp file until the file is renamed or removed, so a
+process that finds the lock free knows the writer died and may remove what it left
+(`discard`); the kernel drops the lock of a killed process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from typing import Final
 
@@ -26,7 +31,7 @@ from mirror.store.drivers.base import (
     temp_name,
     temp_target,
 )
-from mirror.store.drivers.fswriter import TempFileWriter
+from mirror.store.drivers.fswriter import TempFileWriter, unlink_quiet
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
 
 _READ: Final = os.O_RDONLY | os.O_CLOEXEC
@@ -52,31 +57,73 @@ class FileStaging:
             raise
         except OSError as exc:
             raise from_os_error(exc, "open", path, self._name) from exc
-        return _FileWrite(writer, partial, path, self._name)
+        try:
+            lock = _lock(self._driver.local_path(partial))
+        except BaseException:
+            await writer.cancel()
+            raise
+        return _FileWrite(writer, lock, partial, path, self._name)
 
     async def open(self, path: str, locator: str) -> _FileReader:
         """A reader of the temp file `locator` of `path`; PartialGone when there is none."""
-        try:
-            parent, name = split_path(check_path(locator))
-        except (InvalidPath, StorageDriverError):
-            raise PartialGone(f"not a partial: {locator[:200]!r}") from None
-        if join_path(parent, temp_target(name) or "") != path:
-            raise PartialGone(f"{locator!r} is not a partial of {path}")
-        partial = self._driver.local_path(locator)
+        partial = self._partial(path, locator)
         try:
             fd = os.open(partial, _READ)
         except _MISSING:
             raise PartialGone(f"no partial {locator}") from None
         return _FileReader(fd, partial, self._driver.local_path(path))
 
+    async def discard(self, path: str, locator: str) -> bool:
+        """Remove the temp file `locator` of `path` if no writer holds its lock."""
+        try:
+            partial = self._partial(path, locator)
+            fd = os.open(partial, _READ)
+        except (PartialGone, *_MISSING):
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # its writer lives (or this file system has no locks)
+                return False
+            unlink_quiet(partial)
+            return True
+        finally:
+            os.close(fd)
+
+    def _partial(self, path: str, locator: str) -> str:
+        """The OS path of the temp file `locator` of `path`; PartialGone for others."""
+        try:
+            parent, name = split_path(check_path(locator))
+        except (InvalidPath, StorageDriverError):
+            raise PartialGone(f"not a partial: {locator[:200]!r}") from None
+        if join_path(parent, temp_target(name) or "") != path:
+            raise PartialGone(f"{locator!r} is not a partial of {path}")
+        return self._driver.local_path(locator)
+
+
+def _lock(os_path: str) -> int:
+    """A descriptor holding an exclusive ``flock`` on the new file `os_path` (-1 where the
+    file system has no locks: its partials are then never discarded, only purged)."""
+    fd = os.open(os_path, _READ)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
+
 
 class _FileWrite:
-    """A `TempFileWriter` seen as a `StagedWrite`, its OSErrors as driver errors."""
+    """A `TempFileWriter` seen as a `StagedWrite`, its OSErrors as driver errors; holds
+    the temp file's lock until the file is renamed or removed."""
 
-    __slots__ = ("_driver", "_inner", "_locator", "_path")
+    __slots__ = ("_driver", "_inner", "_locator", "_lock", "_path")
 
-    def __init__(self, inner: TempFileWriter, locator: str, path: str, driver: str) -> None:
+    def __init__(
+        self, inner: TempFileWriter, lock: int, locator: str, path: str, driver: str
+    ) -> None:
         self._inner = inner
+        self._lock = lock
         self._locator = locator
         self._path = path
         self._driver = driver
@@ -109,12 +156,25 @@ class _FileWrite:
             raise
         except OSError as exc:
             raise from_os_error(exc, "commit", self._path, self._driver) from exc
+        finally:
+            if self._inner.closed:
+                self._unlock()
 
     async def cancel(self) -> None:
         try:
             await self._inner.cancel()
         except OSError as exc:
             raise from_os_error(exc, "cancel", self._path, self._driver) from exc
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        lock, self._lock = self._lock, -1
+        if lock >= 0:
+            os.close(lock)
+
+    def __del__(self) -> None:
+        self._unlock()
 
 
 def _exists(os_path: str) -> bool:

@@ -36,6 +36,10 @@ class MemoryStaging:
             raise PartialGone(f"no partial {locator[:200]!r} of {path} in this process")
         return _MemoryReader(pieces)
 
+    async def discard(self, path: str, locator: str) -> bool:
+        """Nothing to do: a writer in this process always ends its partial itself."""
+        return False
+
 
 class _Pieces:
     """The pieces of one write, each with its offset; `state` says how the write ended."""

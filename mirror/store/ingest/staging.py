@@ -112,6 +112,12 @@ class Staging(Protocol):
         """
         ...
 
+    async def discard(self, path: str, locator: str) -> bool:
+        """Remove the partial at `locator` of `path` if its writer is known to be gone
+        (its process died); True when it was removed. A partial whose writer may live
+        is never touched."""
+        ...
+
 
 def staging_for(driver: StorageDriver) -> Staging:
     """The staging that fits `driver` (see the module docstring)."""
