@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from mirror.digests import Digest
+from mirror.errors import Unavailable
 from mirror.store import paths
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.driver import CHUNK_SIZE
 from mirror.store.drivers import create_driver
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialReader, PartialState
 from tests.driver_suite import blob
+from tests.support.smallfs import small_filesystem
 
 pytestmark = pytest.mark.anyio
 
@@ -179,3 +181,30 @@ async def test_a_dead_writers_temp_file_is_discarded(tmp_path: Path) -> None:
     assert await blobs.discard_partial(DIGEST, locator) is True
     assert not left.exists()
     assert await blobs.discard_partial(DIGEST, locator) is False
+
+
+async def test_room_is_reserved_before_the_bytes_come(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "small", 8 * 1024 * 1024) as small:
+        blobs = BlobStore(create_driver("filesystem", {"rootdirectory": str(small)}))
+        first = await blobs.ingest(DIGEST)
+        await first.reserve(5 * 1024 * 1024)
+        # Reserving does not make the partial look written.
+        reader = await blobs.open_partial(DIGEST, first.locator)
+        assert (await reader.progress()).available == 0
+        await reader.aclose()
+        second = await blobs.ingest(Digest.of(b"another"))
+        with pytest.raises(Unavailable, match="not enough storage space"):
+            await second.reserve(5 * 1024 * 1024)
+        await second.cancel()
+        await first.cancel()  # gives the room back
+        third = await blobs.ingest(Digest.of(b"a third"))
+        await third.reserve(5 * 1024 * 1024)
+        await third.cancel()
+
+
+async def test_reserving_is_harmless_where_it_means_nothing(blobs: BlobStore) -> None:
+    ingest = await blobs.ingest(DIGEST)
+    await ingest.reserve(len(DATA))
+    await ingest.write(DATA)
+    await ingest.commit(len(DATA))
+    assert await blobs.get(DIGEST) == DATA

@@ -11,6 +11,7 @@ import pytest
 from mirror.digests import Digest
 from tests.support.asgiserver import serving
 from tests.support.oci import push_blob, random_bytes
+from tests.support.smallfs import small_filesystem
 from tests.support.upstreams import MirrorRig, make_rig
 
 pytestmark = pytest.mark.anyio
@@ -234,3 +235,30 @@ async def test_a_range_of_a_blob_still_downloading_waits_for_verification(rig: M
         assert r.status_code == 206 and r.content == data[10:4096]
         rest = [c async for c in chunks]
     assert rest and await _stored(rig, digest)
+
+
+async def test_two_downloads_that_do_not_both_fit_on_the_disk_let_one_win(tmp_path: Path) -> None:
+    """Each blob fits alone, not both: one download is stored, and the other fails at once
+    with a clear 503 on every retry, instead of running out of space half way."""
+    with small_filesystem(tmp_path / "small", 8 * 1024 * 1024) as small:
+        rig = make_rig(driver="filesystem", root=str(small / "store"))
+        try:
+            blobs = [random_bytes(5 * 1024 * 1024, seed) for seed in (21, 22)]
+            digests = [await push_blob(rig.upstream, "library/app", data) for data in blobs]
+            rig.transport.slow = (0.001, 64 * 1024)  # the two downloads interleave
+            await asyncio.gather(
+                *(rig.mirror.get(f"/v2/app/blobs/{digest}") for digest in digests),
+                return_exceptions=True,
+            )
+            await rig.fills.drain()
+            stored = [await _stored(rig, digest) for digest in digests]
+            assert stored.count(True) == 1
+            winner = stored.index(True)
+            r = await rig.mirror.get(f"/v2/app/blobs/{digests[winner]}")
+            assert r.status_code == 200 and r.content == blobs[winner]
+            for _ in range(3):
+                r = await rig.mirror.get(f"/v2/app/blobs/{digests[1 - winner]}")
+                assert r.status_code == 503
+                assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+        finally:
+            await rig.aclose()

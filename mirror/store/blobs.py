@@ -51,6 +51,11 @@ class BlobIngest:
         """Where the partial blob is found, for `BlobStore.open_partial`."""
         return self._writer.locator
 
+    async def reserve(self, size: int) -> None:
+        """Set aside room for the blob's `size` bytes where the storage can; raises
+        Unavailable when there is not enough (see `StagedWrite.reserve`)."""
+        await self._writer.reserve(size)
+
     async def write(self, data: bytes) -> None:
         """Hash and write `data`; large pieces hash in a worker thread while they are
         written (both release the GIL), small ones inline."""

@@ -214,6 +214,10 @@ class FillManager:
             finally:
                 ingest = await opening
             try:
+                if source.size is not None:
+                    # Before any byte is sent: a download that would run out of space
+                    # fails now, with a clear error, and leaves the room to another.
+                    await ingest.reserve(source.size)
                 fill.streaming(source.size, ingest.locator)
                 announced = asyncio.create_task(
                     self._announce(fill.digest, key, ingest.locator, source.size)

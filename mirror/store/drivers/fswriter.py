@@ -13,7 +13,11 @@ cancelled while its worker thread runs still completes.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import os
+from collections.abc import Callable
 from typing import Final
 
 from anyio import CancelScope, to_thread
@@ -25,6 +29,41 @@ _NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _APPEND: Final = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
 
 Chunk = bytes | bytearray | memoryview
+
+
+_KEEP_SIZE: Final = 1  # FALLOC_FL_KEEP_SIZE: allocate blocks, leave the file's size alone
+# Refusals that mean "this file system cannot reserve", not "there is no room".
+_CANNOT_RESERVE: Final = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV})
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    # Python's os has posix_fallocate only, which grows the file (partial readers take
+    # its size for what was written) and which glibc emulates by writing zeros where the
+    # file system cannot allocate; Linux's fallocate(2) with KEEP_SIZE does neither.
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        function = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    allocate: Callable[[int, int, int, int], int] = function
+    return allocate
+
+
+_fallocate = _load_fallocate()
+
+
+def reserve_space(fd: int, size: int) -> None:
+    """Allocate `size` bytes of disk for the file `fd` without changing its size, so its
+    writes up to there cannot run out of space. Raises OSError(ENOSPC) when there is no
+    room; does nothing where the file system (or the platform) cannot reserve."""
+    if _fallocate is None or size <= 0:
+        return
+    if _fallocate(fd, _KEEP_SIZE, 0, size) != 0:
+        code = ctypes.get_errno()
+        if code not in _CANNOT_RESERVE:
+            raise OSError(code, os.strerror(code))
 
 
 def fsync_dir(directory: str) -> None:
@@ -132,6 +171,11 @@ class _BufferedWriter:
     def closed(self) -> bool:
         """Committed or cancelled (also by a commit that failed)."""
         return self._fd < 0
+
+    async def reserve(self, size: int) -> None:
+        """Set aside disk space for `size` bytes in all (see `reserve_space`)."""
+        self._check_open()
+        await to_thread.run_sync(reserve_space, self._fd, size)
 
     async def write(self, data: bytes) -> None:
         """Append `data`; raises StorageDriverError once closed or after a failed write."""

@@ -16,12 +16,14 @@ process that finds the lock free knows the writer died and may remove what it le
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from typing import Final
 
 from anyio import to_thread
 
+from mirror.errors import Unavailable
 from mirror.store.driver import InvalidPath, LocalPath, StorageDriverError, check_path
 from mirror.store.drivers.base import (
     fill_error,
@@ -36,6 +38,7 @@ from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialSta
 
 _READ: Final = os.O_RDONLY | os.O_CLOEXEC
 _MISSING: Final = (FileNotFoundError, NotADirectoryError)
+_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class FileStaging:
@@ -135,6 +138,17 @@ class _FileWrite:
     @property
     def size(self) -> int:
         return self._inner.size
+
+    async def reserve(self, size: int) -> None:
+        """Allocate the temp file's blocks up front (fallocate, keeping its size)."""
+        try:
+            await self._inner.reserve(size)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise Unavailable(
+                    f"not enough storage space to store {self._path} ({size} bytes)"
+                ) from exc
+            raise from_os_error(exc, "reserve", self._path, self._driver) from exc
 
     async def write(self, data: bytes) -> None:
         try:

@@ -87,6 +87,9 @@ class _MemoryWrite:
     def size(self) -> int:
         return self._pieces.size
 
+    async def reserve(self, size: int) -> None:
+        """Nothing to reserve: memory is taken as the bytes come."""
+
     async def write(self, data: bytes) -> None:
         await self._writer.write(data)
         self._pieces.add(bytes(data))  # no copy for bytes, the usual case

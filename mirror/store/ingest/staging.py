@@ -58,6 +58,12 @@ class StagedWrite(Protocol):
         """Bytes written so far (some may not be readable before `flush`)."""
         ...
 
+    async def reserve(self, size: int) -> None:
+        """Set aside room for `size` bytes in all where the storage can, so that the
+        write cannot run out of it half way (nor two writes that fit only one at a time
+        both). Raises Unavailable when there is not enough; a no-op elsewhere."""
+        ...
+
     async def write(self, data: bytes) -> None:
         """Append `data`; raises StorageDriverError once committed or cancelled."""
         ...
