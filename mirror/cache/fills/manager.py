@@ -3,29 +3,30 @@
 A fill downloads a blob into a verified ingest (`BlobIngest`) in a task of its own, so it
 goes on when the client that started it goes away. Readers - the first client and any
 that come later - take the newest bytes from memory and older ones from the ingest's
-partial file, following the growing tail (`mirror.cache.fills.follow`); once committed, the
-rest comes from the stored blob. Because content is addressed by digest, any source at
-the same offset has the same bytes.
+partial blob, following the growing tail (`mirror.cache.fills.follow`); once committed,
+the rest comes from the stored blob. Because content is addressed by digest, any source
+at the same offset has the same bytes.
 
-The last byte of a blob is held back until the fill is verified (digest and size), so a
-corrupt or truncated download is never handed out as complete: the reader raises instead,
-and the server drops the connection.
+The last byte a reader asked for is held back until the fill is verified (digest and
+size), so a corrupt or truncated download never completes a response: the reader raises
+instead, and the server drops the connection.
 
-Across processes, a lease (`Coordinator`) elects the one downloader; the others publish
-nothing and follow the holder's partial file, whose path and size the holder announces
-in the shared metadata store. When the holder dies its lease expires and another takes
-over.
+Across processes, a lease (`Coordinator`) elects the one downloader; the others follow
+the holder's partial blob, whose locator and size the holder announces in the shared
+metadata store (`mirror.cache.fills.announcements`). When the holder dies, its lease is
+free as soon as that can be seen (at once on the same host, else at its expiry); another
+process takes over, its readers carry on from where they are, and the dead holder's
+partial is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from mirror.cache.fills.announcements import Announcement, Announcements
 from mirror.cache.fills.fill import Fill, FillState
 from mirror.cache.fills.follow import follow
 from mirror.cache.fills.pump import pump
@@ -52,14 +53,6 @@ class BlobSource(Protocol):
 
 SourceOpener = Callable[[], Awaitable[BlobSource]]
 Callback = Callable[[], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Announcement:
-    """What a downloading process tells others through the metadata store."""
-
-    locator: str
-    size: int
 
 
 class FillMetrics:
@@ -92,10 +85,10 @@ class FillManager:
         self.blobs = blobs
         self.stall_timeout = stall_timeout
         self.coordinator = coordinator
-        self.metadata = metadata
         self.lease_ttl = lease_ttl
         self.poll = poll
         self.metrics = FillMetrics(metrics)
+        self.announcements = Announcements(metadata, lease_ttl * 4)
         self._fills: dict[Digest, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -157,11 +150,8 @@ class FillManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _info_key(self, digest: Digest) -> str:
-        return f"fill:{digest}"
-
     async def _run(self, fill: Fill, opener: SourceOpener) -> None:
-        key = self._info_key(fill.digest)
+        key = Announcements.key(fill.digest)
         try:
             while True:
                 lease = await self.coordinator.acquire(key, self.lease_ttl)
@@ -172,15 +162,14 @@ class FillManager:
                 await self._follow(fill, key)
                 if await self.blobs.exists(fill.digest):
                     break
-                # A holder that ends its download removes the announcement before it
-                # releases the lease: one left behind is a holder that died.
-                left = await self._announcement(key)
+                # An announcement left behind is a holder that died.
+                left = await self.announcements.get(fill.digest)
                 fill.take_over(abandoned=left is not None and left.locator == fill.locator)
             if lease is None:
                 result = "followed"
             else:
                 async with lease.keepalive():
-                    result = await self._download(fill, opener, key)
+                    result = await self._download(fill, opener)
             await self._stored(fill)
             self.metrics.started.inc(result)
         except BaseException as exc:
@@ -199,7 +188,7 @@ class FillManager:
             except Exception:
                 log.exception("after storing blob %s", fill.digest)
 
-    async def _download(self, fill: Fill, opener: SourceOpener, key: str) -> str:
+    async def _download(self, fill: Fill, opener: SourceOpener) -> str:
         if await self.blobs.exists(fill.digest):
             return "present"
         # The temp file is made while the upstream answers: both are on the way to the
@@ -220,7 +209,7 @@ class FillManager:
                     await ingest.reserve(source.size)
                 fill.streaming(source.size, ingest.locator)
                 announced = asyncio.create_task(
-                    self._announce(fill.digest, key, ingest.locator, source.size)
+                    self._announce(fill.digest, ingest.locator, source.size)
                 )
                 await pump(
                     fill,
@@ -244,17 +233,14 @@ class FillManager:
                 await ingest.cancel()
             if announced is not None:
                 await asyncio.gather(announced, return_exceptions=True)
-                await self.metadata.delete(key)
+                await self.announcements.withdraw(fill.digest)
 
-    async def _announce(self, digest: Digest, key: str, locator: str, size: int | None) -> None:
+    async def _announce(self, digest: Digest, locator: str, size: int | None) -> None:
         """Tell other processes where this download's partial is (when they can stream
         it: its size is known), and remove the partial of a holder that died before."""
-        previous = await self._announcement(key)
+        previous = await self.announcements.get(digest)
         if size is not None:
-            # "path": the key of the versions that announced driver paths, which are
-            # what the file system's locators still are.
-            announcement = json.dumps({"path": locator, "size": size})
-            await self.metadata.set(key, announcement.encode(), ttl=self.lease_ttl * 4)
+            await self.announcements.publish(digest, Announcement(locator, size))
         if previous is not None and previous.locator != locator:
             try:
                 if await self.blobs.discard_partial(digest, previous.locator):
@@ -264,17 +250,6 @@ class FillManager:
                     "removing a dead download's partial of %s failed", digest, exc_info=True
                 )
 
-    async def _announcement(self, key: str) -> _Announcement | None:
-        """The current holder's announcement (or a dead one's), if any and readable."""
-        raw = await self.metadata.get(key)
-        if raw is None:
-            return None
-        try:
-            info = json.loads(raw)
-            return _Announcement(str(info["path"]), int(info["size"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-
     async def _follow(self, fill: Fill, key: str) -> None:
         """Track another process's download until it is committed, or its lease is
         released or expires."""
@@ -282,7 +257,7 @@ class FillManager:
         try:
             while True:
                 if fill.state is FillState.PENDING:
-                    partial = await self._announced(fill, key)
+                    partial = await self._announced(fill)
                 if partial is not None:
                     progress = await partial.progress()
                     if progress.available > fill.flushed:
@@ -296,9 +271,9 @@ class FillManager:
             if partial is not None:
                 await partial.aclose()
 
-    async def _announced(self, fill: Fill, key: str) -> PartialReader | None:
+    async def _announced(self, fill: Fill) -> PartialReader | None:
         """Start streaming from the holder's partial once it is announced."""
-        announced = await self._announcement(key)
+        announced = await self.announcements.get(fill.digest)
         if announced is None:
             return None
         fill.streaming(announced.size, announced.locator)
