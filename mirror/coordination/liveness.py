@@ -69,6 +69,8 @@ def id_of(pid: int) -> bytes:
 def is_dead(holder: bytes) -> bool:
     """True when `holder` (a `holder_id` of some process) is known to have exited; False
     when it lives, or cannot be told (another host or container, or no /proc)."""
+    if holder == holder_id():
+        return False
     try:
         scope, pid, start = holder.decode("ascii").split(" ")
         number = int(pid)
