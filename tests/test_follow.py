@@ -13,6 +13,7 @@ from mirror.cache.fills.follow import follow
 from mirror.digests import Digest
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.drivers import create_driver
+from mirror.store.ingest.memory import MemoryStaging
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +167,18 @@ async def test_a_range_holds_back_its_own_last_byte_until_verification(blobs: Bl
     await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[100:1000]
     await ingest.commit()
+
+
+async def test_a_laggard_waits_for_the_stored_blob_when_the_partial_is_not_kept() -> None:
+    driver = create_driver("inmemory", {})
+    blobs = BlobStore(driver, staging=MemoryStaging(driver, keep=1 << 20))
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)  # 2 MiB: more than is kept, and nothing in memory
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await asyncio.sleep(0.05)
+    assert got == [] and not task.done()
+    await ingest.commit(len(DATA))
+    fill.stored()
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA

@@ -16,6 +16,7 @@ from mirror.store import paths
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.driver import CHUNK_SIZE
 from mirror.store.drivers import create_driver
+from mirror.store.ingest.memory import MemoryStaging
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialReader, PartialState
 from tests.driver_suite import blob
 from tests.support.smallfs import small_filesystem
@@ -208,3 +209,20 @@ async def test_reserving_is_harmless_where_it_means_nothing(blobs: BlobStore) ->
     await ingest.write(DATA)
     await ingest.commit(len(DATA))
     assert await blobs.get(DIGEST) == DATA
+
+
+async def test_memory_keeps_only_so_much() -> None:
+    driver = create_driver("inmemory", {})
+    blobs = BlobStore(driver, staging=MemoryStaging(driver, keep=2 * CHUNK_SIZE))
+    ingest = await blobs.ingest(DIGEST)
+    reader = await blobs.open_partial(DIGEST, ingest.locator)
+    await ingest.write(DATA[:CHUNK_SIZE])
+    assert await reader.read(0, 10) == DATA[:10]
+    await ingest.write(DATA[CHUNK_SIZE:])  # past what is kept: the pieces go
+    with pytest.raises(PartialGone):
+        await reader.read(0, 10)
+    with pytest.raises(PartialGone):
+        await blobs.open_partial(DIGEST, ingest.locator)
+    await ingest.commit(len(DATA))
+    assert await blobs.get(DIGEST) == DATA  # the write itself is whole
+    await reader.aclose()

@@ -90,7 +90,11 @@ class _Partial:
         reader = await self._open()
         if reader is None:
             return None
-        chunk = await reader.read(pos, min(CHUNK_SIZE, limit - pos))
+        try:
+            chunk = await reader.read(pos, min(CHUNK_SIZE, limit - pos))
+        except PartialGone:  # not kept (any more): the stored blob will have it
+            await self._drop()
+            return None
         if not chunk:
             raise OSError(f"partial blob of {fill.digest} ended at {pos}")
         return chunk
@@ -109,10 +113,15 @@ class _Partial:
                 pass
         return self._reader
 
-    async def aclose(self) -> None:
-        reader, self._reader, self._locator = self._reader, None, None
+    async def _drop(self) -> None:
+        """Stop reading this partial (the locator stays, so it is not opened again)."""
+        reader, self._reader = self._reader, None
         if reader is not None:
             await reader.aclose()
+
+    async def aclose(self) -> None:
+        await self._drop()
+        self._locator = None
 
 
 class _Stored:

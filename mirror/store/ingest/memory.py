@@ -1,9 +1,11 @@
 """Partial blobs kept in process memory, for drivers whose uncommitted writes nobody can read.
 
 Writes go through the driver's own writer (so the commit is the driver's atomic one) and
-each written piece is also kept, without a copy, for the readers of this process. The
-locator names the write within this process only: elsewhere it is unknown (PartialGone),
-and followers there wait for the commit instead of streaming.
+each written piece is also kept, without a copy, for the readers of this process - up to
+`keep` bytes per write: a larger blob stops being kept (its readers get PartialGone and
+wait for the commit), so a download to an object store never holds a whole blob in
+memory. The locator names the write within this process only: elsewhere it is unknown
+(PartialGone), and followers there wait for the commit instead of streaming.
 """
 
 from __future__ import annotations
@@ -16,23 +18,26 @@ from anyio.lowlevel import checkpoint
 from mirror.store.driver import FileWriter, StorageDriver, StorageDriverError
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
 
+KEEP = 64 * 1024 * 1024
+
 
 class MemoryStaging:
     """`Staging` in memory (see the module docstring)."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, *, keep: int = KEEP) -> None:
         self._driver = driver
+        self._keep = keep
         self._live: dict[str, _Pieces] = {}
 
     async def create(self, path: str) -> _MemoryWrite:
         writer = await self._driver.writer(path)
         locator = f"memory:{secrets.token_hex(16)}"
-        pieces = self._live[locator] = _Pieces(path)
+        pieces = self._live[locator] = _Pieces(path, self._keep)
         return _MemoryWrite(self._live, locator, writer, pieces)
 
     async def open(self, path: str, locator: str) -> _MemoryReader:
         pieces = self._live.get(locator)
-        if pieces is None or pieces.path != path:
+        if pieces is None or pieces.path != path or pieces.dropped:
             raise PartialGone(f"no partial {locator[:200]!r} of {path} in this process")
         return _MemoryReader(pieces)
 
@@ -42,23 +47,36 @@ class MemoryStaging:
 
 
 class _Pieces:
-    """The pieces of one write, each with its offset; `state` says how the write ended."""
+    """The pieces of one write, each with its offset; `state` says how the write ended.
+    Beyond `keep` bytes the pieces are dropped (`dropped`), and reads raise PartialGone."""
 
-    __slots__ = ("data", "path", "size", "starts", "state")
+    __slots__ = ("data", "dropped", "keep", "path", "size", "starts", "state")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, keep: int) -> None:
         self.path = path
+        self.keep = keep
         self.data: list[bytes] = []
         self.starts: list[int] = []
         self.size = 0
+        self.dropped = False
         self.state = PartialState.WRITING
 
     def add(self, piece: bytes) -> None:
-        self.starts.append(self.size)
-        self.data.append(piece)
+        if not self.dropped and self.size + len(piece) > self.keep:
+            self.dropped = True
+            self.clear()
+        if not self.dropped:
+            self.starts.append(self.size)
+            self.data.append(piece)
         self.size += len(piece)
 
+    def clear(self) -> None:
+        self.data.clear()
+        self.starts.clear()
+
     def read(self, offset: int, size: int) -> bytes:
+        if self.dropped:
+            raise PartialGone(f"the partial of {self.path} is too large to keep in memory")
         index = bisect.bisect_right(self.starts, offset) - 1
         if index < 0 or offset >= self.size:
             return b""
@@ -109,8 +127,7 @@ class _MemoryWrite:
     async def cancel(self) -> None:
         if self._pieces.state is PartialState.WRITING:
             self._pieces.state = PartialState.GONE
-            self._pieces.data.clear()
-            self._pieces.starts.clear()
+            self._pieces.clear()
         self._live.pop(self._locator, None)
         await self._writer.cancel()
 

@@ -11,9 +11,10 @@ Implementations (chosen per driver by `staging_for`):
 - `FileStaging` (drivers with local files): the partial is the driver's own hidden temp
   file next to the blob, renamed over it at the commit; processes on the host share it.
 - `MemoryStaging` (every other driver): writes go through the driver's writer and are kept
-  in memory for the readers of this process. An object store would instead spool them to
-  a local file that other replicas stream from the writing replica, with a locator naming
-  that replica; `Staging` asks nothing of the driver that would prevent that.
+  in memory, up to a bound, for the readers of this process. An object store will rather
+  spool them to a local file that other replicas stream from the writing replica, with a
+  locator naming that replica (issue 10); `Staging` asks nothing of the driver that would
+  prevent that.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class PartialReader(Protocol):
 
         May return bytes of a partial that was cancelled meanwhile: whoever reads must
         learn the outcome of the write (from `progress`, or from the writer) before it
-        treats the bytes as a blob's.
+        treats the bytes as a blob's. Raises PartialGone when the staging no longer has
+        the bytes to give (`MemoryStaging` keeps only so much); then wait for the commit.
         """
         ...
 
