@@ -19,6 +19,7 @@ from mirror.store.driver import (
     InvalidPath,
     LocalPath,
     PathNotFound,
+    RedirectURL,
     StorageDriver,
     StorageDriverError,
     TempFileCleanup,
@@ -49,6 +50,7 @@ async def test_root_is_created_and_maps_to_slash(tmp_path: Path) -> None:
     driver = make(root)
     assert root.is_dir()
     assert isinstance(driver, LocalPath)
+    assert not isinstance(driver, RedirectURL)
     assert isinstance(driver, TempFileCleanup)
     assert driver.local_path("/") == str(root)
     assert driver.local_path("/x/y") == str(root / "x" / "y")

@@ -12,6 +12,7 @@ from mirror.store.driver import (
     FileWriter,
     InvalidPath,
     LocalPath,
+    RedirectURL,
     StorageDriver,
     StorageDriverError,
     TempFileCleanup,
@@ -34,12 +35,26 @@ class TestInMemoryDriver(DriverSuite):
 def test_factory_takes_no_parameters() -> None:
     driver = create_driver("inmemory", {})
     assert driver.name == "inmemory"
-    assert not isinstance(driver, LocalPath | TempFileCleanup)
+    assert not isinstance(driver, LocalPath | RedirectURL | TempFileCleanup)
     with pytest.raises(ValueError, match=r"'inmemory' does not take parameter.*accepts: none"):
         create_driver("inmemory", {"rootdirectory": "/tmp"})
 
 
 # -- CheckedDriver with drivers that have other capabilities or misbehave --------------------
+
+
+class RedirectingMemory(InMemoryDriver):
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        if method != "GET":
+            return None
+        if path == "/broken":
+            raise OSError(errno.EHOSTUNREACH, "No route to host")
+        return f"http://127.0.0.1:9{path}"
+
+
+class RedirectingFilesystem(FilesystemDriver):
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        return None
 
 
 class PurgingMemory(InMemoryDriver):
@@ -49,34 +64,40 @@ class PurgingMemory(InMemoryDriver):
         return 7
 
 
-class LocalMemory(InMemoryDriver):
-    def local_path(self, path: str) -> str:
-        return "/nowhere" + path
-
-
 async def test_wrapper_capabilities_match_the_inner_driver(tmp_path: Path) -> None:
     plain = CheckedDriver(InMemoryDriver())
-    assert not isinstance(plain, LocalPath | TempFileCleanup)
+    assert not isinstance(plain, LocalPath | RedirectURL | TempFileCleanup)
+    redirecting = CheckedDriver(RedirectingMemory())
+    assert isinstance(redirecting, RedirectURL)
+    assert not isinstance(redirecting, LocalPath | TempFileCleanup)
+    assert await redirecting.redirect_url("/a/b", "GET") == "http://127.0.0.1:9/a/b"
+    assert await redirecting.redirect_url("/a/b", "HEAD") is None
+    with pytest.raises(InvalidPath):
+        await redirecting.redirect_url("/a/../b", "GET")
+    with pytest.raises(StorageDriverError) as info:
+        await redirecting.redirect_url("/broken", "GET")
+    assert isinstance(info.value.__cause__, OSError)
+    assert (info.value.path, info.value.driver) == ("/broken", "inmemory")
     purging = CheckedDriver(PurgingMemory())
     assert isinstance(purging, TempFileCleanup)
-    assert not isinstance(purging, LocalPath)
+    assert not isinstance(purging, LocalPath | RedirectURL)
     assert await purging.purge_temp_files(60) == 7
     with pytest.raises(StorageDriverError) as info:
         await purging.purge_temp_files(-1)
     assert isinstance(info.value.__cause__, OSError)
     assert (info.value.path, info.value.driver) == ("/", "inmemory")
-    both = CheckedDriver(FilesystemDriver(str(tmp_path)))
+    both = CheckedDriver(RedirectingFilesystem(str(tmp_path)))
     assert isinstance(both, LocalPath)
+    assert isinstance(both, RedirectURL)
     assert isinstance(both, TempFileCleanup)
     assert both.local_path("/x") == str(tmp_path / "x")
+    assert await both.redirect_url("/x", "GET") is None
     assert await both.purge_temp_files(60) == 0
-    local = CheckedDriver(LocalMemory())
+    local = CheckedDriver(FilesystemDriver(str(tmp_path)))
     assert isinstance(local, LocalPath)
-    assert not isinstance(local, TempFileCleanup)
-    assert local.local_path("/x") == "/nowhere/x"
-    with pytest.raises(InvalidPath):
-        local.local_path("/a/../b")
-    for wrapper in (plain, purging, both, local):
+    assert isinstance(local, TempFileCleanup)
+    assert not isinstance(local, RedirectURL)
+    for wrapper in (plain, redirecting, purging, both, local):
         assert isinstance(wrapper, CheckedDriver)
 
 

@@ -129,6 +129,15 @@ class LocalPath(Protocol):
 
 
 @runtime_checkable
+class RedirectURL(Protocol):
+    """A driver that can hand clients a URL to fetch content directly (object stores)."""
+
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        """A URL serving `path`, or None to serve through the registry."""
+        ...
+
+
+@runtime_checkable
 class TempFileCleanup(Protocol):
     """A driver whose writers' temp files outlive a process that dies while writing."""
 

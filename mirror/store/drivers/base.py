@@ -9,6 +9,7 @@ so it adds one path check and one ``try`` per call and nothing per chunk beyond 
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from abc import abstractmethod
@@ -21,6 +22,7 @@ from mirror.store.driver import (
     FileWriter,
     InvalidPath,
     LocalPath,
+    RedirectURL,
     StorageDriver,
     StorageDriverError,
     TempFileCleanup,
@@ -184,17 +186,15 @@ class _CheckedWriter:
 class CheckedDriver:
     """The decorator around every driver (see the module docstring).
 
-    ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path` and
-    `purge_temp_files` exactly when `inner` has them, so ``isinstance(d, LocalPath)`` tells
-    the truth about the wrapper.
+    ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path`,
+    `redirect_url` and `purge_temp_files` exactly when `inner` has them, so
+    ``isinstance(d, LocalPath)`` tells the truth about the wrapper.
     """
 
     __slots__ = ("_inner", "name")
 
     def __new__(cls, inner: StorageDriver) -> CheckedDriver:
-        return object.__new__(
-            _VARIANTS[isinstance(inner, LocalPath), isinstance(inner, TempFileCleanup)]
-        )
+        return object.__new__(_variant(tuple(isinstance(inner, p) for p, _ in _CAPABILITIES)))
 
     def __init__(self, inner: StorageDriver) -> None:
         self._inner = inner
@@ -262,6 +262,15 @@ class _WithLocalPath(CheckedDriver):
         return cast(LocalPath, self._inner).local_path(self._check(path))
 
 
+class _WithRedirectURL(CheckedDriver):
+    __slots__ = ()
+
+    async def redirect_url(self, path: str, method: str) -> str | None:
+        """A URL serving `path`, or None to serve through the registry."""
+        inner = cast(RedirectURL, self._inner)
+        return await self._guard("redirect", path, inner.redirect_url(self._check(path), method))
+
+
 class _WithTempFileCleanup(CheckedDriver):
     __slots__ = ()
 
@@ -271,13 +280,22 @@ class _WithTempFileCleanup(CheckedDriver):
         return await self._guard("purge", "/", inner.purge_temp_files(older_than))
 
 
-class _WithBoth(_WithLocalPath, _WithTempFileCleanup):
-    __slots__ = ()
+# Each optional capability and the wrapper class that forwards it.
+_CAPABILITIES: tuple[tuple[type, type[CheckedDriver]], ...] = (
+    (LocalPath, _WithLocalPath),
+    (RedirectURL, _WithRedirectURL),
+    (TempFileCleanup, _WithTempFileCleanup),
+)
 
 
-_VARIANTS: dict[tuple[bool, bool], type[CheckedDriver]] = {
-    (False, False): CheckedDriver,
-    (True, False): _WithLocalPath,
-    (False, True): _WithTempFileCleanup,
-    (True, True): _WithBoth,
-}
+@functools.cache
+def _variant(has: tuple[bool, ...]) -> type[CheckedDriver]:
+    """The wrapper class with exactly the capabilities flagged in `has`."""
+    found = zip(_CAPABILITIES, has, strict=True)
+    bases = tuple(wrapper for (_, wrapper), present in found if present)
+    if not bases:
+        return CheckedDriver
+    if len(bases) == 1:
+        return bases[0]
+    name = "_With" + "And".join(base.__name__.removeprefix("_With") for base in bases)
+    return type(name, bases, {"__slots__": ()})
