@@ -4,10 +4,9 @@ A driver's test module subclasses `DriverSuite` as ``Test<Driver>`` and provides
 function-scoped ``driver`` fixture returning a fresh, empty driver built through
 `mirror.store.drivers.create_driver` (so the `CheckedDriver` wrapper is under test too).
 The tests state the contract of `mirror.store.driver`; nothing here knows which driver
-runs. What a driver declares in its `DriverTraits`, and whether its writers are
-`PartialReadable`, is tested by the suites of `tests/driver_suite_traits.py`, which the
-class also lists (one of each pair). The ``anyio_backend`` fixture comes from
-tests/conftest.py.
+runs. What a driver declares in its `DriverTraits` is tested by the suites of
+`tests/driver_suite_traits.py`, which the class also lists (one of each pair). The
+``anyio_backend`` fixture comes from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -262,7 +261,7 @@ class DriverSuite:
             await committed.commit()
         cancelled = await driver.writer("/gone")
         await cancelled.cancel()
-        for call in (cancelled.commit(), cancelled.write(b"x"), cancelled.flush()):
+        for call in (cancelled.commit(), cancelled.write(b"x")):
             with pytest.raises(StorageDriverError):
                 await call
         with pytest.raises(PathNotFound):

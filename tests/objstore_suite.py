@@ -16,7 +16,6 @@ import pytest
 
 from mirror.store.driver import (
     CHUNK_SIZE,
-    PartialReadable,
     PathNotFound,
     RedirectURL,
     StorageDriver,
@@ -30,11 +29,6 @@ PendingUploads = Callable[[], Awaitable[list[str] | None]]
 
 class ObjectStoreSuite:
     pytestmark = pytest.mark.anyio
-
-    async def test_writers_are_not_partial_readable(self, driver: StorageDriver) -> None:
-        writer = await driver.writer("/w")
-        assert not isinstance(writer, PartialReadable)
-        await writer.cancel()
 
     async def test_keys_follow_the_registry_layout(
         self, driver: StorageDriver, root: str, raw_keys: RawKeys

@@ -14,7 +14,6 @@ from mirror.config import parse_config
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import create_app
 from mirror.proxy.asgi import DistributionApp
-from mirror.proxy.upkeep import remove_stale_partials
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from tests.support.oci import push_image
@@ -109,7 +108,8 @@ async def test_purge_uploads(tmp_path: Path) -> None:
     assert await store.purge_uploads(0) == []
 
 
-def test_remove_stale_partials(tmp_path: Path) -> None:
+async def test_purge_partials(tmp_path: Path) -> None:
+    store = Store(create_driver("filesystem", {"rootdirectory": str(tmp_path)}))
     stale = tmp_path / "blobs" / f".data.tmp-{uuid.uuid4().hex}"
     fresh = tmp_path / "blobs" / f".data.tmp-{uuid.uuid4().hex}"
     keep = tmp_path / "blobs" / "data"
@@ -119,5 +119,6 @@ def test_remove_stale_partials(tmp_path: Path) -> None:
     past = time.time() - 7200
     os.utime(stale, (past, past))
     os.utime(keep, (past, past))
-    assert remove_stale_partials(str(tmp_path), 3600) == 1
+    assert await store.purge_partials(3600) == 1
     assert not stale.exists() and fresh.exists() and keep.exists()
+    assert await Store(create_driver("inmemory", {})).purge_partials(0) == 0

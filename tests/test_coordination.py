@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from mirror.coordination import liveness
 from mirror.coordination.failover import BackendUnavailable
 from mirror.coordination.fallback_leases import FallbackCoordinator
 from mirror.coordination.file_leases import FileCoordinator
@@ -441,7 +442,7 @@ async def test_redis_lease_layout_and_release_message() -> None:
         assert confirmed is not None and confirmed["type"] == "subscribe"
         lease = await must_acquire(coordinator, "blob/x", 5, b"info")
         stored = await raw.get(f"{prefix}lease:blob/x")
-        assert stored == lease.token.encode() + b"info"
+        assert stored == lease.token.encode() + liveness.holder_id() + b"\n" + b"info"
         assert 0 < await raw.pttl(f"{prefix}lease:blob/x") <= 5000
         await lease.release()
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)

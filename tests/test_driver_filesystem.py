@@ -18,15 +18,15 @@ from mirror.store.driver import (
     CHUNK_SIZE,
     InvalidPath,
     LocalPath,
-    PartialReadable,
     PathNotFound,
     RedirectURL,
     StorageDriver,
     StorageDriverError,
+    TempFileCleanup,
 )
 from mirror.store.drivers import create_driver, driver_names
 from tests.driver_suite import DriverSuite, blob, read_all
-from tests.driver_suite_traits import AppendSuite, DirectorySuite, PartialReadSuite
+from tests.driver_suite_traits import AppendSuite, DirectorySuite
 from tests.support.binaries import require_binary
 
 pytestmark = pytest.mark.anyio
@@ -36,7 +36,7 @@ def make(root: Path) -> StorageDriver:
     return create_driver("filesystem", {"rootdirectory": str(root)})
 
 
-class TestFilesystemDriver(DriverSuite, DirectorySuite, AppendSuite, PartialReadSuite):
+class TestFilesystemDriver(DriverSuite, DirectorySuite, AppendSuite):
     @pytest.fixture
     def driver(self, tmp_path: Path) -> StorageDriver:
         return make(tmp_path / "root")
@@ -52,6 +52,7 @@ async def test_root_is_created_and_maps_to_slash(tmp_path: Path) -> None:
     assert root.is_dir()
     assert isinstance(driver, LocalPath)
     assert not isinstance(driver, RedirectURL)
+    assert isinstance(driver, TempFileCleanup)
     assert driver.local_path("/") == str(root)
     assert driver.local_path("/x/y") == str(root / "x" / "y")
     with pytest.raises(InvalidPath):
@@ -168,22 +169,6 @@ async def test_os_errors_become_driver_errors(tmp_path: Path) -> None:
     assert await driver.list("/") == []
 
 
-async def test_partial_path_shows_flushed_bytes(tmp_path: Path) -> None:
-    driver = make(tmp_path)
-    writer = await driver.writer("/b")
-    assert isinstance(writer, PartialReadable)
-    await writer.write(b"small")
-    # Small writes wait in the buffer until a MiB has gathered.
-    assert await read_all(driver, writer.partial_path) == b""
-    await writer.write(blob(CHUNK_SIZE))
-    assert await read_all(driver, writer.partial_path) == b"small" + blob(CHUNK_SIZE)
-    await writer.write(b"more")
-    await writer.flush()
-    await writer.flush()
-    assert await read_all(driver, writer.partial_path) == b"small" + blob(CHUNK_SIZE) + b"more"
-    await writer.cancel()
-
-
 @contextmanager
 def file_size_limit(limit: int) -> Iterator[None]:
     """Make writes past `limit` bytes fail with EFBIG (Python ignores SIGXFSZ)."""
@@ -208,7 +193,7 @@ async def test_failed_writes_leave_nothing_behind(tmp_path: Path) -> None:
         await broken.write(blob(CHUNK_SIZE // 2))
         with pytest.raises(StorageDriverError, match="File too large"):
             await broken.write(blob(CHUNK_SIZE))
-        for call in (broken.write(b"x"), broken.flush(), broken.commit()):
+        for call in (broken.write(b"x"), broken.commit()):
             with pytest.raises(StorageDriverError, match="earlier write failed"):
                 await call
         await broken.cancel()

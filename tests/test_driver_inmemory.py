@@ -15,43 +15,32 @@ from mirror.store.driver import (
     InvalidPath,
     LocalPath,
     OperationUnsupported,
-    PartialReadable,
     RedirectURL,
     StorageDriver,
     StorageDriverError,
     StorageFull,
+    TempFileCleanup,
 )
 from mirror.store.drivers import create_driver
 from mirror.store.drivers.base import CheckedDriver, ChunkStream
 from mirror.store.drivers.filesystem import FilesystemDriver
 from mirror.store.drivers.inmemory import InMemoryDriver
-from tests.driver_suite import DriverSuite, read_all
-from tests.driver_suite_traits import AppendSuite, DirectorySuite, PartialReadSuite
+from tests.driver_suite import DriverSuite
+from tests.driver_suite_traits import AppendSuite, DirectorySuite
 
 pytestmark = pytest.mark.anyio
 
 
-class TestInMemoryDriver(DriverSuite, DirectorySuite, AppendSuite, PartialReadSuite):
+class TestInMemoryDriver(DriverSuite, DirectorySuite, AppendSuite):
     @pytest.fixture
     def driver(self) -> StorageDriver:
         return create_driver("inmemory", {})
 
 
-async def test_partial_path_sees_every_write_at_once() -> None:
-    driver = create_driver("inmemory", {})
-    writer = await driver.writer("/b")
-    assert isinstance(writer, PartialReadable)
-    await writer.write(b"abc")
-    assert await read_all(driver, writer.partial_path) == b"abc"
-    await writer.write(b"def")
-    assert await driver.get_content(writer.partial_path) == b"abcdef"
-    await writer.commit()
-
-
 def test_factory_takes_no_parameters() -> None:
     driver = create_driver("inmemory", {})
     assert driver.name == "inmemory"
-    assert not isinstance(driver, LocalPath | RedirectURL)
+    assert not isinstance(driver, LocalPath | RedirectURL | TempFileCleanup)
     with pytest.raises(ValueError, match=r"'inmemory' does not take parameter.*accepts: none"):
         create_driver("inmemory", {"rootdirectory": "/tmp"})
 
@@ -73,12 +62,19 @@ class RedirectingFilesystem(FilesystemDriver):
         return None
 
 
+class PurgingMemory(InMemoryDriver):
+    async def purge_temp_files(self, older_than: float) -> int:
+        if older_than < 0:
+            raise OSError(errno.EIO, "Input/output error")
+        return 7
+
+
 async def test_wrapper_capabilities_match_the_inner_driver(tmp_path: Path) -> None:
     plain = CheckedDriver(InMemoryDriver())
-    assert not isinstance(plain, LocalPath | RedirectURL)
+    assert not isinstance(plain, LocalPath | RedirectURL | TempFileCleanup)
     redirecting = CheckedDriver(RedirectingMemory())
     assert isinstance(redirecting, RedirectURL)
-    assert not isinstance(redirecting, LocalPath)
+    assert not isinstance(redirecting, LocalPath | TempFileCleanup)
     assert await redirecting.redirect_url("/a/b", "GET") == "http://127.0.0.1:9/a/b"
     assert await redirecting.redirect_url("/a/b", "HEAD") is None
     with pytest.raises(InvalidPath):
@@ -87,15 +83,26 @@ async def test_wrapper_capabilities_match_the_inner_driver(tmp_path: Path) -> No
         await redirecting.redirect_url("/broken", "GET")
     assert isinstance(info.value.__cause__, OSError)
     assert (info.value.path, info.value.driver) == ("/broken", "inmemory")
+    purging = CheckedDriver(PurgingMemory())
+    assert isinstance(purging, TempFileCleanup)
+    assert not isinstance(purging, LocalPath | RedirectURL)
+    assert await purging.purge_temp_files(60) == 7
+    with pytest.raises(StorageDriverError) as info:
+        await purging.purge_temp_files(-1)
+    assert isinstance(info.value.__cause__, OSError)
+    assert (info.value.path, info.value.driver) == ("/", "inmemory")
     both = CheckedDriver(RedirectingFilesystem(str(tmp_path)))
     assert isinstance(both, LocalPath)
     assert isinstance(both, RedirectURL)
+    assert isinstance(both, TempFileCleanup)
     assert both.local_path("/x") == str(tmp_path / "x")
     assert await both.redirect_url("/x", "GET") is None
+    assert await both.purge_temp_files(60) == 0
     local = CheckedDriver(FilesystemDriver(str(tmp_path)))
     assert isinstance(local, LocalPath)
+    assert isinstance(local, TempFileCleanup)
     assert not isinstance(local, RedirectURL)
-    for wrapper in (plain, redirecting, both, local):
+    for wrapper in (plain, redirecting, purging, both, local):
         assert isinstance(wrapper, CheckedDriver)
 
 
@@ -119,9 +126,6 @@ class FailingWriter:
 
     async def write(self, data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
-
-    async def flush(self) -> None:
-        raise OSError(errno.EIO, "Input/output error")
 
     async def commit(self) -> None:
         raise OSError(errno.EIO, "Input/output error")
@@ -174,11 +178,9 @@ async def test_wrapper_turns_os_errors_into_driver_errors() -> None:
     assert (info.value.path, info.value.driver) == ("/elsewhere", "backend")
 
     writer = await driver.writer("/w")
-    assert not isinstance(writer, PartialReadable)
     assert writer.size == 0
     for call, message in (
         (writer.write(b"x"), "write /w failed: No space left on device"),
-        (writer.flush(), "flush /w failed"),
         (writer.commit(), "commit /w failed"),
         (writer.cancel(), "cancel failed"),
     ):

@@ -13,6 +13,7 @@ from mirror.cache.fills.follow import follow
 from mirror.digests import Digest
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.drivers import create_driver
+from mirror.store.ingest.memory import MemoryStaging
 
 pytestmark = pytest.mark.anyio
 
@@ -25,11 +26,13 @@ def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     return BlobStore(create_driver(request.param, params))
 
 
-async def started(blobs: BlobStore) -> tuple[Fill, BlobIngest]:
+async def started(blobs: BlobStore, *, remote: bool = False) -> tuple[Fill, BlobIngest]:
     digest = Digest.of(DATA)
     fill = Fill(digest)
     ingest = await blobs.ingest(digest)
-    fill.streaming(len(DATA), ingest.partial_path)
+    if remote:
+        fill.following()
+    fill.streaming(len(DATA), ingest.locator)
     return fill, ingest
 
 
@@ -67,7 +70,7 @@ async def test_reader_from_an_offset_after_commit(blobs: BlobStore) -> None:
     fill, ingest = await started(blobs)
     await write(fill, ingest, DATA)
     await ingest.commit(len(DATA))
-    fill.done()
+    fill.stored()
     got: list[bytes] = []
     await collect(follow(fill, 1000, len(DATA), blobs, 0.01), got)
     assert b"".join(got) == DATA[1000:]
@@ -86,18 +89,41 @@ async def test_reader_gives_up_when_the_download_fails(blobs: BlobStore) -> None
 
 
 async def test_reader_gives_up_when_the_download_restarts(blobs: BlobStore) -> None:
-    fill, ingest = await started(blobs)
+    fill, ingest = await started(blobs, remote=True)
     got: list[bytes] = []
     task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
     await write(fill, ingest, DATA[:1000])
     await asyncio.sleep(0.05)
     await ingest.cancel()
     again = await blobs.ingest(fill.digest)
-    fill.streaming(len(DATA), again.partial_path)  # another holder took over
+    fill.take_over(abandoned=False)  # its holder ended it; another took over
+    fill.streaming(len(DATA), again.locator)
     with pytest.raises(OSError, match="restarted"):
         await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA[:1000]
     await again.cancel()
+
+
+async def test_reader_carries_on_when_the_download_was_abandoned(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs, remote=True)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await write(fill, ingest, DATA[:1000])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[:1000]
+    await ingest.cancel()  # as if its holder died: what it wrote is the same content
+    fill.take_over(abandoned=True)
+    again = await blobs.ingest(fill.digest)
+    fill.streaming(len(DATA), again.locator)
+    await write(fill, again, DATA[:500])
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[:1000]  # the new download has not caught up yet
+    await write(fill, again, DATA[500:])
+    await again.verify(len(DATA))
+    fill.verified(again.size)
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA
+    await again.commit()
 
 
 async def test_readers_that_keep_up_read_from_memory(blobs: BlobStore) -> None:
@@ -126,3 +152,33 @@ async def test_bytes_reach_readers_before_they_are_on_disk(blobs: BlobStore) -> 
     assert fill.flushed == 0
     await reader.aclose()
     await ingest.cancel()
+
+
+async def test_a_range_holds_back_its_own_last_byte_until_verification(blobs: BlobStore) -> None:
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 100, 1000, blobs, 0.01), got))
+    await asyncio.sleep(0.05)
+    assert b"".join(got) == DATA[100:999]
+    assert not task.done()
+    await ingest.verify(len(DATA))
+    fill.verified(ingest.size)
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA[100:1000]
+    await ingest.commit()
+
+
+async def test_a_laggard_waits_for_the_stored_blob_when_the_partial_is_not_kept() -> None:
+    driver = create_driver("inmemory", {})
+    blobs = BlobStore(driver, staging=MemoryStaging(driver, keep=1 << 20))
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)  # 2 MiB: more than is kept, and nothing in memory
+    got: list[bytes] = []
+    task = asyncio.create_task(collect(follow(fill, 0, len(DATA), blobs, 0.01), got))
+    await asyncio.sleep(0.05)
+    assert got == [] and not task.done()
+    await ingest.commit(len(DATA))
+    fill.stored()
+    await asyncio.wait_for(task, 5)
+    assert b"".join(got) == DATA

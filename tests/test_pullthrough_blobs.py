@@ -11,6 +11,7 @@ import pytest
 from mirror.digests import Digest
 from tests.support.asgiserver import serving
 from tests.support.oci import push_blob, random_bytes
+from tests.support.smallfs import small_filesystem
 from tests.support.upstreams import MirrorRig, make_rig
 
 pytestmark = pytest.mark.anyio
@@ -258,3 +259,69 @@ async def test_a_slow_drip_upstream_does_not_hold_a_download_for_ever() -> None:
         assert (await rig.mirror.get(f"/v2/app/blobs/{digest}")).content == data
     finally:
         await rig.aclose()
+
+
+async def test_a_range_of_a_blob_still_downloading_waits_for_verification(rig: MirrorRig) -> None:
+    """A range that ends before the blob does must not complete from bytes that are not
+    verified yet: here byte 0 is corrupt, which only the whole blob's digest reveals."""
+    data = random_bytes(1024 * 1024 + 5, 11)
+    digest = await push_blob(rig.upstream, "library/app", data)
+    rig.transport.corrupt_blobs = True
+    rig.transport.slow = (0.01, 64 * 1024)  # the download takes ~0.2 s
+    url = f"/v2/app/blobs/{digest}"
+    async with (
+        serving(rig.app) as base,
+        httpx.AsyncClient(base_url=base) as client,
+        client.stream("GET", url) as whole,
+    ):
+        chunks = whole.aiter_raw()
+        await chunks.__anext__()  # the download is under way
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with client.stream("GET", url, headers={"Range": "bytes=0-4095"}) as r:
+                assert r.status_code == 206
+                body = b"".join([c async for c in r.aiter_raw()])
+                assert body == data[:4096]  # never reached: the range was aborted
+        with pytest.raises(httpx.RemoteProtocolError):
+            [c async for c in chunks]
+    await rig.fills.drain()
+    assert not await _stored(rig, digest)
+    rig.transport.corrupt_blobs = False
+    rig.transport.slow = (0.01, 64 * 1024)
+    async with (
+        serving(rig.app) as base,
+        httpx.AsyncClient(base_url=base) as client,
+        client.stream("GET", url) as whole,
+    ):
+        chunks = whole.aiter_raw()
+        await chunks.__anext__()
+        r = await client.get(url, headers={"Range": "bytes=10-4095"})
+        assert r.status_code == 206 and r.content == data[10:4096]
+        rest = [c async for c in chunks]
+    assert rest and await _stored(rig, digest)
+
+
+async def test_two_downloads_that_do_not_both_fit_on_the_disk_let_one_win(tmp_path: Path) -> None:
+    """Each blob fits alone, not both: one download is stored, and the other fails at once
+    with a clear 503 on every retry, instead of running out of space half way."""
+    with small_filesystem(tmp_path / "small", 8 * 1024 * 1024) as small:
+        rig = make_rig(driver="filesystem", root=str(small / "store"))
+        try:
+            blobs = [random_bytes(5 * 1024 * 1024, seed) for seed in (21, 22)]
+            digests = [await push_blob(rig.upstream, "library/app", data) for data in blobs]
+            rig.transport.slow = (0.001, 64 * 1024)  # the two downloads interleave
+            await asyncio.gather(
+                *(rig.mirror.get(f"/v2/app/blobs/{digest}") for digest in digests),
+                return_exceptions=True,
+            )
+            await rig.fills.drain()
+            stored = [await _stored(rig, digest) for digest in digests]
+            assert stored.count(True) == 1
+            winner = stored.index(True)
+            r = await rig.mirror.get(f"/v2/app/blobs/{digests[winner]}")
+            assert r.status_code == 200 and r.content == blobs[winner]
+            for _ in range(3):
+                r = await rig.mirror.get(f"/v2/app/blobs/{digests[1 - winner]}")
+                assert r.status_code == 503
+                assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
+        finally:
+            await rig.aclose()

@@ -1,10 +1,11 @@
 """Leases between processes on one host, through files in a shared directory.
 
 Each leased key has a record file (named by the SHA-256 of the key) holding the token,
-the expiry time and the holder's info. Records are read and changed only while holding
-an ``fcntl.flock`` on one of a fixed set of stripe lock files, so the lock files never
-need deleting (deleting a file others may be locking would break the mutual exclusion)
-and record files can be removed on release.
+the expiry time, the holding process (`mirror.coordination.liveness`) and the holder's
+info. A record whose holding process is known to have died counts as free at once.
+Records are read and changed only while holding an ``fcntl.flock`` on one of a fixed set
+of stripe lock files, so the lock files never need deleting (deleting a file others may
+be locking would break the mutual exclusion) and record files can be removed on release.
 
 Expiry uses the wall clock, which every process on the host shares. Waiters in the same
 process are woken at once; waiters in other processes notice a release by polling.
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mirror.coordination import liveness
 from mirror.coordination.failover import BackendUnavailable
 from mirror.coordination.leases import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
 
@@ -79,13 +81,16 @@ class FileCoordinator:
 
     @staticmethod
     def _read(record: Path) -> tuple[str, float, bytes] | None:
-        """The live (token, expires, info) in `record`, or None when free or expired."""
+        """The live (token, expires, info) in `record`, or None when free, expired or
+        held by a process that died."""
         try:
             data = record.read_bytes()
         except FileNotFoundError:
             return None
-        parts = data.split(b"\n", 3)
-        if len(parts) != 4 or parts[0] != _MAGIC:
+        # Records of versions before the holder field have four fields; as those
+        # versions split at most three times, they read this one's as info.
+        parts = data.split(b"\n", 4)
+        if len(parts) not in (4, 5) or parts[0] != _MAGIC:
             return None  # torn by a holder that died while writing: free
         try:
             expires = float(parts[2])
@@ -93,12 +98,15 @@ class FileCoordinator:
             return None
         if expires <= time.time():
             return None
-        return parts[1].decode("ascii", "replace"), expires, parts[3]
+        if len(parts) == 5 and liveness.is_dead(parts[3]):
+            return None
+        return parts[1].decode("ascii", "replace"), expires, parts[-1]
 
     @staticmethod
     def _write(record: Path, token: str, ttl: float, info: bytes) -> None:
         expires = repr(time.time() + ttl).encode()
-        record.write_bytes(b"\n".join((_MAGIC, token.encode(), expires, info)))
+        holder = liveness.holder_id()
+        record.write_bytes(b"\n".join((_MAGIC, token.encode(), expires, holder, info)))
 
     @staticmethod
     @contextlib.contextmanager

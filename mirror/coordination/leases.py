@@ -3,7 +3,9 @@
 When a blob is missing, the one task that acquires the lease for it downloads it; the
 others wait for the lease to be released (or to expire, when its holder died) and then
 read the stored result. A lease has a ttl so that a dead holder cannot block a key
-forever; a live holder keeps it with ``keepalive()``.
+forever; a live holder keeps it with ``keepalive()``. Where a holder can be seen to have
+died (a process on the same host, `mirror.coordination.liveness`), its lease is free at
+once rather than at the end of its ttl.
 
 Implementations: `LocalCoordinator` (one process), `FileCoordinator` (processes sharing a
 directory; `mirror.coordination.file_leases`), `RedisCoordinator` (processes on many hosts;
@@ -158,8 +160,9 @@ class Coordinator(Protocol):
     async def acquire(self, key: str, ttl: float, info: bytes = b"") -> Lease | None:
         """Take the lease on `key` for `ttl` seconds (positive, else ValueError).
 
-        Returns None at once (without waiting) when another holder has it and it has
-        not expired. `info` is for others to read with `holder_info`.
+        Returns None at once (without waiting) when another holder has it, it has not
+        expired and its holder is not known to be dead. `info` is for others to read
+        with `holder_info`.
         """
         ...
 

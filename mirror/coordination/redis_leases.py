@@ -1,11 +1,14 @@
 """Leases on Redis, shared by processes on many hosts.
 
-A lease is the string ``<prefix>lease:<key>`` = token (32 hex characters) + holder info,
-set with ``SET NX PX``. Renewal and release are Lua scripts that act only when the stored
-token is the caller's, so nobody ever extends or deletes another holder's lease. Release
-publishes the key on ``<prefix>lease-released``; each coordinator keeps one subscription
-to wake its waiters at once, and waiters also poll (and time their sleep to the lease's
-expiry), so a lost message or a dead holder costs a poll interval at most.
+A lease is the string ``<prefix>lease:<key>`` = token (32 hex characters) + the holding
+process (`mirror.coordination.liveness`) + newline + the holder's info, set with ``SET NX
+PX``. A lease whose holding process is known to have died (from the same host) counts as
+free: acquiring replaces it, if it is still that one, in one script. Renewal and release
+are Lua scripts that act only when the stored token is the caller's, so nobody ever
+extends or deletes another holder's lease. Release publishes the key on
+``<prefix>lease-released``; each coordinator keeps one subscription to wake its waiters
+at once, and waiters also poll (and time their sleep to the lease's expiry, or see its
+holder die), so a lost message or a dead holder costs a poll interval at most.
 
 Every Redis failure surfaces as `BackendUnavailable`; wrap the coordinator in
 `FallbackCoordinator` to keep working through an outage.
@@ -21,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from mirror.coordination import liveness
 from mirror.coordination.failover import BackendUnavailable
 from mirror.coordination.leases import Lease, OwnedLease, Wakeups, check_lease_ttl, new_token
 from mirror.coordination.redisconn import as_bytes, check_bytes_client, ttl_ms, unavailable_on_error
@@ -41,6 +45,15 @@ redis.call('SET', KEYS[1], ARGV[1] .. ARGV[3], 'PX', ARGV[2])
 return 1
 """
 
+# KEYS[1] lease; ARGV value, ttl ms, the dead holder's value. Replaces only that value.
+_REPLACE = """
+if redis.call('GET', KEYS[1]) == ARGV[3] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
 # KEYS[1] lease; ARGV token, channel, key.
 _RELEASE = """
 local current = redis.call('GET', KEYS[1])
@@ -51,6 +64,24 @@ if current and string.sub(current, 1, 32) == ARGV[1] then
 end
 return 0
 """
+
+
+def _payload(info: bytes) -> bytes:
+    """What follows the token: the holding process, a newline, the info."""
+    return liveness.holder_id() + b"\n" + info
+
+
+def _info(value: bytes) -> bytes:
+    rest = value[_TOKEN_LENGTH:]
+    holder, newline, info = rest.partition(b"\n")
+    if newline and (not holder or b" " in holder):
+        return info
+    return rest  # a value of the versions before the holder field: the info alone
+
+
+def _holder_died(value: bytes) -> bool:
+    holder, newline, _ = value[_TOKEN_LENGTH:].partition(b"\n")
+    return bool(newline) and liveness.is_dead(holder)
 
 
 class RedisCoordinator:
@@ -69,6 +100,7 @@ class RedisCoordinator:
         self._channel = f"{prefix}lease-released"
         self._poll = poll_interval
         self._renew = client.register_script(_RENEW)
+        self._replace = client.register_script(_REPLACE)
         self._release = client.register_script(_RELEASE)
         self._wakeups = Wakeups()
         self._subscribed = asyncio.Event()
@@ -80,14 +112,19 @@ class RedisCoordinator:
     async def acquire(self, key: str, ttl: float, info: bytes = b"") -> Lease | None:
         check_lease_ttl(ttl)
         token = new_token()
+        name = self._name(key)
+        value = token.encode() + _payload(info)
         with unavailable_on_error():
-            taken = await self._client.set(
-                self._name(key), token.encode() + info, nx=True, px=ttl_ms(ttl)
-            )
+            taken = await self._client.set(name, value, nx=True, px=ttl_ms(ttl))
+            if not taken:
+                current = as_bytes(await self._client.get(name))
+                if current is not None and _holder_died(current):
+                    args: list[bytes | int] = [value, ttl_ms(ttl), current]
+                    taken = bool(await self._replace(keys=[name], args=args))
         return OwnedLease(self, key, token, ttl, info) if taken else None
 
     async def renew_lease(self, lease: Lease) -> bool:
-        args: list[bytes | str | int] = [lease.token, ttl_ms(lease.ttl), lease.info]
+        args: list[bytes | str | int] = [lease.token, ttl_ms(lease.ttl), _payload(lease.info)]
         with unavailable_on_error():
             return bool(await self._renew(keys=[self._name(lease.key)], args=args))
 
@@ -99,13 +136,20 @@ class RedisCoordinator:
     async def holder_info(self, key: str) -> bytes | None:
         with unavailable_on_error():
             value = as_bytes(await self._client.get(self._name(key)))
-        return None if value is None else value[_TOKEN_LENGTH:]
+        if value is None or _holder_died(value):
+            return None
+        return _info(value)
 
     async def _time_left(self, key: str) -> float | None:
-        """Seconds until the lease on `key` expires, None when it is free."""
+        """Seconds until the lease on `key` expires, None when it is free (or its holder
+        died)."""
         with unavailable_on_error():
-            ms = int(await self._client.pttl(self._name(key)))
-        if ms == -2:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.pttl(self._name(key))
+                pipe.get(self._name(key))
+                ms, value = await pipe.execute()
+        ms = int(ms)
+        if ms == -2 or (value is not None and _holder_died(as_bytes(value) or b"")):
             return None
         return math.inf if ms < 0 else ms / 1000
 

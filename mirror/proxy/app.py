@@ -33,10 +33,10 @@ from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.call import Services
-from mirror.proxy.upkeep import Periodic, remove_stale_partials
+from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
-from mirror.store.driver import LocalPath, StorageDriver
+from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
@@ -178,15 +178,11 @@ def create_app(
         )
         wiring.startup.append(job.start)
         wiring.shutdown.append(job.stop)
-    if isinstance(driver, LocalPath):
-        root = driver.local_path("/")
-        cleanup = Periodic(
-            "stale partial cleanup",
-            lambda: to_thread.run_sync(remove_stale_partials, root, STALE_PARTIAL_AGE),
-            STALE_PARTIAL_AGE,
-        )
-        wiring.startup.append(cleanup.start)
-        wiring.shutdown.append(cleanup.stop)
+    cleanup = Periodic(
+        "stale partial cleanup", lambda: store.purge_partials(STALE_PARTIAL_AGE), STALE_PARTIAL_AGE
+    )
+    wiring.startup.append(cleanup.start)
+    wiring.shutdown.append(cleanup.stop)
     if redis is not None:
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:

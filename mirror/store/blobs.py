@@ -15,14 +15,8 @@ from anyio import to_thread
 from mirror.digests import Digest, DigestHasher
 from mirror.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable, SizeInvalid
 from mirror.store import paths
-from mirror.store.driver import (
-    FileWriter,
-    InvalidOffset,
-    LocalPath,
-    PartialReadable,
-    PathNotFound,
-    StorageDriver,
-)
+from mirror.store.driver import InvalidOffset, LocalPath, PathNotFound, StorageDriver
+from mirror.store.ingest.staging import PartialReader, StagedWrite, Staging, staging_for
 
 THREAD_HASH_BYTES = 256 * 1024
 
@@ -37,12 +31,12 @@ class BlobIngest:
     """One verified write of a blob whose digest is known in advance.
 
     `write` hashes as it goes; `commit` makes the blob visible only when digest and size
-    match, otherwise cancels and raises. `cancel` is idempotent. While writing,
-    `partial_path` (when the driver supports it) reads the prefix written so far.
+    match, otherwise cancels and raises. `cancel` is idempotent. While writing, the
+    partial blob can be read from `locator` (`BlobStore.open_partial`), in this process or
+    in others that share the store.
     """
 
-    def __init__(self, store: BlobStore, writer: FileWriter, expected: Digest) -> None:
-        self._store = store
+    def __init__(self, writer: StagedWrite, expected: Digest) -> None:
         self._writer = writer
         self.expected = expected
         self._hasher = DigestHasher(expected.algorithm)
@@ -53,9 +47,14 @@ class BlobIngest:
         return self._hasher.size
 
     @property
-    def partial_path(self) -> str | None:
-        w = self._writer
-        return w.partial_path if isinstance(w, PartialReadable) else None
+    def locator(self) -> str:
+        """Where the partial blob is found, for `BlobStore.open_partial`."""
+        return self._writer.locator
+
+    async def reserve(self, size: int) -> None:
+        """Set aside room for the blob's `size` bytes where the storage can; raises
+        Unavailable when there is not enough (see `StagedWrite.reserve`)."""
+        await self._writer.reserve(size)
 
     async def write(self, data: bytes) -> None:
         """Hash and write `data`; large pieces hash in a worker thread while they are
@@ -69,7 +68,7 @@ class BlobIngest:
         )
 
     async def flush(self) -> None:
-        """Make everything written so far readable at `partial_path`."""
+        """Make everything written so far readable by partial readers."""
         await self._writer.flush()
 
     async def verify(self, expected_size: int | None = None) -> BlobInfo:
@@ -103,9 +102,10 @@ class BlobIngest:
 class BlobStore:
     """Global blob storage; repositories decide which blobs they may read (links)."""
 
-    def __init__(self, driver: StorageDriver) -> None:
+    def __init__(self, driver: StorageDriver, *, staging: Staging | None = None) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
+        self._staging = staging or staging_for(driver)
 
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a stored blob; raise BlobUnknown."""
@@ -161,8 +161,19 @@ class BlobStore:
 
     async def ingest(self, expected: Digest) -> BlobIngest:
         """Start a verified streaming write of a blob with a known digest."""
-        writer = await self.driver.writer(paths.blob_data(expected))
-        return BlobIngest(self, writer, expected)
+        return BlobIngest(await self._staging.create(paths.blob_data(expected)), expected)
+
+    async def open_partial(self, digest: Digest, locator: str) -> PartialReader:
+        """Read the partial blob `digest` that an ingest (maybe another process's) is
+        writing at `locator`. Raises PartialGone when it is not there (any more): committed,
+        cancelled, or out of this process's reach. The caller closes the reader.
+        """
+        return await self._staging.open(paths.blob_data(digest), locator)
+
+    async def discard_partial(self, digest: Digest, locator: str) -> bool:
+        """Remove the partial blob at `locator` if its writer is known to be gone (its
+        process died); True when it was removed. A live writer's partial stays."""
+        return await self._staging.discard(paths.blob_data(digest), locator)
 
     async def adopt(self, src: str, digest: Digest, size: int) -> BlobInfo:
         """Move content verified to be `digest` (`size` bytes) at driver path `src` into

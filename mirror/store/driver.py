@@ -118,23 +118,9 @@ class FileWriter(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
-    async def flush(self) -> None:
-        """Push buffered bytes to where `partial_path` readers see them (not durable)."""
-        ...
-
     async def commit(self) -> None: ...
 
     async def cancel(self) -> None: ...
-
-
-@runtime_checkable
-class PartialReadable(Protocol):
-    """A writer whose bytes written so far can be read by others before commit."""
-
-    @property
-    def partial_path(self) -> str:
-        """A driver path that reads the written prefix until commit (then PathNotFound)."""
-        ...
 
 
 class StorageDriver(Protocol):
@@ -211,4 +197,17 @@ class RedirectURL(Protocol):
         """A URL serving `path` to an HTTP `method` (GET, HEAD), or None to serve through
         the registry. The URL is signed and expires after the driver's configured lifetime;
         it does not check that `path` exists."""
+        ...
+
+
+@runtime_checkable
+class TempFileCleanup(Protocol):
+    """A driver whose writers' temp files outlive a process that dies while writing."""
+
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete the temp files untouched for `older_than` seconds; return how many.
+
+        A live writer keeps its temp file fresh, so with a generous `older_than` only the
+        files of writers that died go. Files that vanish meanwhile are skipped.
+        """
         ...

@@ -8,7 +8,7 @@ import time
 from mirror.coordination.leases import Coordinator, LocalCoordinator
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
-from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.driver import PathNotFound, StorageDriver, TempFileCleanup
 from mirror.store.listings import DirectoryListings, RepositoryIndex, repositories_with
 from mirror.store.manifests import ManifestCache
 from mirror.store.repository import Repository
@@ -80,6 +80,16 @@ class Store:
         if purged:
             log.info("purged %d upload sessions%s", len(purged), " (dry run)" if dry_run else "")
         return purged
+
+    async def purge_partials(self, older_than: float) -> int:
+        """Remove what writers that died left behind (partial blobs of downloads, half
+        written files) untouched for `older_than` seconds; return how many went.
+
+        Drivers that leave nothing behind when their process dies purge nothing.
+        """
+        if isinstance(self.driver, TempFileCleanup):
+            return await self.driver.purge_temp_files(older_than)
+        return 0
 
     async def _started_at(self, name: str, upload_id: str) -> float | None:
         try:

@@ -24,12 +24,14 @@ from mirror.types import Descriptor, Manifest, Reference, validate_name
 K = TypeVar("K")
 V = TypeVar("V")
 
-Opener = Callable[[int], Awaitable[AsyncGenerator[bytes, None]]]
+# open(start, end): a stream of bytes start..end-1 that the caller closes (it may run on
+# past `end`). A blob still downloading ends the stream only once those bytes are verified.
+Opener = Callable[[int, int], Awaitable[AsyncGenerator[bytes, None]]]
 
 
 @dataclass(frozen=True, slots=True)
 class BlobContent:
-    """A blob ready to send: its size, and either a local file or a stream from an offset."""
+    """A blob ready to send: its size, and either a local file or a stream of a range."""
 
     digest: Digest
     size: int
@@ -142,7 +144,7 @@ class LocalView:
         return BlobContent(
             digest=digest,
             size=info.size,
-            open=lambda offset: blobs.store.open(digest, offset),
+            open=lambda start, _end: blobs.store.open(digest, start),
             local_path=blobs.store.local_path(digest),
         )
 

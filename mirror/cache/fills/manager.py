@@ -3,29 +3,31 @@
 A fill downloads a blob into a verified ingest (`BlobIngest`) in a task of its own, so it
 goes on when the client that started it goes away. Readers - the first client and any
 that come later - take the newest bytes from memory and older ones from the ingest's
-partial file, following the growing tail (`mirror.cache.fills.follow`); once committed, the
-rest comes from the stored blob. Because content is addressed by digest, any source at
-the same offset has the same bytes.
+partial blob, following the growing tail (`mirror.cache.fills.follow`); once committed,
+the rest comes from the stored blob. Because content is addressed by digest, any source
+at the same offset has the same bytes.
 
-The last byte of a blob is held back until the fill is verified (digest and size), so a
-corrupt or truncated download is never handed out as complete: the reader raises instead,
-and the server drops the connection.
+The last byte a reader asked for is held back until the fill is verified (digest and
+size), so a corrupt or truncated download never completes a response: the reader raises
+instead, and the server drops the connection.
 
-Across processes, a lease (`Coordinator`) elects the one downloader; the others publish
-nothing and follow the holder's partial file, whose path and size the holder announces
-in the shared metadata store. When the holder dies its lease expires and another takes
-over.
+Across processes, a lease (`Coordinator`) elects the one downloader; the others follow
+the holder's partial blob, whose locator and size the holder announces in the shared
+metadata store (`mirror.cache.fills.announcements`). When the holder dies, its lease is
+free as soon as that can be seen (at once on the same host, else at its expiry); another
+process takes over, its readers carry on from where they are, and the dead holder's
+partial is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-from mirror.cache.fills.fill import DONE, FAILED, PENDING, STREAMING, Fill
+from mirror.cache.fills.announcements import Announcement, Announcements
+from mirror.cache.fills.fill import Fill, FillState
 from mirror.cache.fills.follow import follow
 from mirror.cache.fills.pump import pump
 from mirror.coordination.leases import Coordinator
@@ -33,7 +35,7 @@ from mirror.coordination.metadata import MetadataStore
 from mirror.digests import Digest
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.store.blobs import BlobIngest, BlobStore
-from mirror.store.driver import PathNotFound
+from mirror.store.ingest.staging import PartialGone, PartialReader, PartialState
 from mirror.store.view import BlobContent
 
 log = logging.getLogger("mirror.cache")
@@ -83,10 +85,10 @@ class FillManager:
         self.blobs = blobs
         self.stall_timeout = stall_timeout
         self.coordinator = coordinator
-        self.metadata = metadata
         self.lease_ttl = lease_ttl
         self.poll = poll
         self.metrics = FillMetrics(metrics)
+        self.announcements = Announcements(metadata, lease_ttl * 4)
         self._fills: dict[Digest, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -106,39 +108,44 @@ class FillManager:
         else:
             self.metrics.coalesced.inc()
         if on_stored is not None:
-            fill.on_stored.append(on_stored)
-        while fill.state == PENDING:
-            await fill.changed()
+            fill.on_stored(on_stored)
         # Answer once the size and the first byte are here (or the download is over): a
         # failure before them is still an error answer (UNAVAILABLE), not a 200 whose body
         # never comes. A download of unknown size is answered once it is stored.
-        while fill.state == STREAMING and (
-            fill.size is None or (fill.available == 0 and fill.size > 0)
+        while fill.state is FillState.PENDING or (
+            fill.state is FillState.STREAMING
+            and (fill.size is None or (fill.available == 0 and fill.size > 0))
         ):
             await fill.changed()
-        if fill.state == FAILED:
+        if fill.size is None:  # not streamable: wait for the outcome
+            while fill.state is FillState.VERIFIED:
+                await fill.changed()
+        if fill.state is FillState.FAILED:
             assert fill.error is not None
             raise fill.error
-        if fill.state == DONE:
-            if on_stored is not None and on_stored in fill.on_stored:
-                fill.on_stored.remove(on_stored)
+        if fill.state is FillState.STORED:
+            if on_stored is not None and fill.claim(on_stored):
                 await on_stored()
             info = await self.blobs.stat(digest)
             return BlobContent(
                 digest,
                 info.size,
-                open=lambda offset: self.blobs.open(digest, offset),
+                open=lambda start, _end: self.blobs.open(digest, start),
                 local_path=self.blobs.local_path(digest),
             )
         assert fill.size is not None
         return BlobContent(
-            digest, fill.size, open=lambda offset: self._read(fill, offset), downloading=True
+            digest,
+            fill.size,
+            open=lambda start, end: self._read(fill, start, end),
+            downloading=True,
         )
 
     def size_of(self, digest: Digest) -> int | None:
         """The size of a blob being downloaded in this process, when known."""
         fill = self._fills.get(digest)
-        return fill.size if fill is not None and fill.state == STREAMING else None
+        downloading = (FillState.STREAMING, FillState.VERIFIED)
+        return fill.size if fill is not None and fill.state in downloading else None
 
     async def drain(self) -> None:
         """Wait until the downloads running now have finished (committed or failed)."""
@@ -149,27 +156,26 @@ class FillManager:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _info_key(self, digest: Digest) -> str:
-        return f"fill:{digest}"
-
     async def _run(self, fill: Fill, opener: SourceOpener) -> None:
-        key = self._info_key(fill.digest)
+        key = Announcements.key(fill.digest)
         try:
             while True:
                 lease = await self.coordinator.acquire(key, self.lease_ttl)
                 if lease is not None:
                     break
                 self.metrics.followed.inc()
-                fill.remote = True
+                fill.following()
                 await self._follow(fill, key)
                 if await self.blobs.exists(fill.digest):
                     break
-                fill.state, fill.remote = PENDING, False  # the holder failed; take over
+                # An announcement left behind is a holder that died.
+                left = await self.announcements.get(fill.digest)
+                fill.take_over(abandoned=left is not None and left.locator == fill.locator)
             if lease is None:
                 result = "followed"
             else:
                 async with lease.keepalive():
-                    result = await self._download(fill, opener, key)
+                    result = await self._download(fill, opener)
             await self._stored(fill)
             self.metrics.started.inc(result)
         except BaseException as exc:
@@ -182,15 +188,13 @@ class FillManager:
                 del self._fills[fill.digest]
 
     async def _stored(self, fill: Fill) -> None:
-        fill.done()
-        callbacks, fill.on_stored = fill.on_stored, []
-        for callback in callbacks:
+        for callback in fill.stored():
             try:
                 await callback()
             except Exception:
                 log.exception("after storing blob %s", fill.digest)
 
-    async def _download(self, fill: Fill, opener: SourceOpener, key: str) -> str:
+    async def _download(self, fill: Fill, opener: SourceOpener) -> str:
         if await self.blobs.exists(fill.digest):
             return "present"
         # The temp file is made while the upstream answers: both are on the way to the
@@ -205,12 +209,14 @@ class FillManager:
             finally:
                 ingest = await opening
             try:
-                fill.streaming(source.size, ingest.partial_path)
-                if ingest.partial_path is not None and source.size is not None:
-                    announce = json.dumps({"path": ingest.partial_path, "size": source.size})
-                    announced = asyncio.create_task(
-                        self.metadata.set(key, announce.encode(), ttl=self.lease_ttl * 4)
-                    )
+                if source.size is not None:
+                    # Before any byte is sent: a download that would run out of space
+                    # fails now, with a clear error, and leaves the room to another.
+                    await ingest.reserve(source.size)
+                fill.streaming(source.size, ingest.locator)
+                announced = asyncio.create_task(
+                    self._announce(fill.digest, ingest.locator, source.size)
+                )
                 await pump(
                     fill,
                     source,
@@ -233,28 +239,55 @@ class FillManager:
                 await ingest.cancel()
             if announced is not None:
                 await asyncio.gather(announced, return_exceptions=True)
-                await self.metadata.delete(key)
+                await self.announcements.withdraw(fill.digest)
+
+    async def _announce(self, digest: Digest, locator: str, size: int | None) -> None:
+        """Tell other processes where this download's partial is (when they can stream
+        it: its size is known), and remove the partial of a holder that died before."""
+        previous = await self.announcements.get(digest)
+        if size is not None:
+            await self.announcements.publish(digest, Announcement(locator, size))
+        if previous is not None and previous.locator != locator:
+            try:
+                if await self.blobs.discard_partial(digest, previous.locator):
+                    log.info("removed the partial of %s left by a download that died", digest)
+            except Exception:
+                log.warning(
+                    "removing a dead download's partial of %s failed", digest, exc_info=True
+                )
 
     async def _follow(self, fill: Fill, key: str) -> None:
-        """Track another process's download until its lease is released or expires."""
-        while True:
-            if fill.partial_path is None:
-                announced = await self.metadata.get(key)
-                if announced is not None:
-                    info = json.loads(announced)
-                    fill.streaming(int(info["size"]), str(info["path"]))
-            if fill.partial_path is not None:
-                try:
-                    size = (await self.blobs.driver.stat(fill.partial_path)).size
-                except PathNotFound:
-                    size = fill.flushed
-                if size > fill.flushed:
-                    fill.on_disk(size)
-                    fill.notify()
-            if await self.coordinator.wait_released(key, self.poll):
-                return
+        """Track another process's download until it is committed, or its lease is
+        released or expires."""
+        partial: PartialReader | None = None
+        try:
+            while True:
+                if fill.state is FillState.PENDING:
+                    partial = await self._announced(fill)
+                if partial is not None:
+                    progress = await partial.progress()
+                    if progress.available > fill.flushed:
+                        fill.on_disk(progress.available)
+                        fill.notify()
+                    if progress.state is PartialState.COMMITTED:
+                        return
+                if await self.coordinator.wait_released(key, self.poll):
+                    return
+        finally:
+            if partial is not None:
+                await partial.aclose()
 
-    async def _read(self, fill: Fill, offset: int) -> AsyncGenerator[bytes, None]:
-        """Stream `fill`'s blob from `offset`, following the download as it grows."""
-        assert fill.size is not None
-        return follow(fill, offset, fill.size, self.blobs, self.poll)
+    async def _announced(self, fill: Fill) -> PartialReader | None:
+        """Start streaming from the holder's partial once it is announced."""
+        announced = await self.announcements.get(fill.digest)
+        if announced is None:
+            return None
+        fill.streaming(announced.size, announced.locator)
+        try:
+            return await self.blobs.open_partial(fill.digest, announced.locator)
+        except PartialGone:  # committed or failed already: the lease will say
+            return None
+
+    async def _read(self, fill: Fill, start: int, end: int) -> AsyncGenerator[bytes, None]:
+        """Stream bytes `start`..`end` of `fill`'s blob, following the download."""
+        return follow(fill, start, end, self.blobs, self.poll)

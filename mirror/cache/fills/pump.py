@@ -16,7 +16,7 @@ from typing import Protocol
 
 from mirror.cache.fills.fill import Fill
 from mirror.store.blobs import BlobIngest
-from mirror.store.driver import CHUNK_SIZE
+from mirror.store.ingest.staging import CHUNK_SIZE
 
 FLUSH_INTERVAL = 0.05  # seconds: how stale the readers' view of a slow download may be
 EAGER_BYTES = 256 * 1024  # hand on every piece until this much has arrived

@@ -42,7 +42,7 @@ class PullThroughBlobs:
             return BlobContent(
                 digest,
                 head.size,
-                open=functools.partial(store.open, digest),
+                open=lambda start, _end: store.open(digest, start),
                 local_path=store.local_path(digest),
             )
         self._metrics.misses.inc("blob")

@@ -11,6 +11,7 @@ per call and nothing per chunk beyond one await.
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import uuid
 from abc import abstractmethod
@@ -25,18 +26,19 @@ from mirror.store.driver import (
     InvalidPath,
     LocalPath,
     OperationUnsupported,
-    PartialReadable,
     RedirectURL,
     StorageDriver,
     StorageDriverError,
     StorageFull,
+    TempFileCleanup,
     check_path,
 )
 
 T = TypeVar("T")
 
 # A writer's hidden temp file: ".<name>.tmp-<32 hex>" (a valid path component itself, so
-# it can be handed out as a partial path); `list` never shows names of this shape.
+# its driver path can name a partial blob, `mirror.store.ingest.files`); `list` never
+# shows names of this shape.
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")
 
 
@@ -48,6 +50,11 @@ def temp_name(name: str) -> str:
 def is_temp_name(name: str) -> bool:
     """True for names made by `temp_name`."""
     return name.startswith(".") and _TEMP_NAME.match(name) is not None
+
+
+def temp_target(name: str) -> str | None:
+    """The name a temp file made by `temp_name(target)` stands in for; None for others."""
+    return name[1:-37] if is_temp_name(name) else None
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -106,7 +113,8 @@ class ChunkStream(AsyncGenerator[bytes, None]):
         raise typ() if val is None else typ(val)
 
 
-def _fill(exc: StorageDriverError, path: str, driver: str) -> None:
+def fill_error(exc: StorageDriverError, path: str, driver: str) -> None:
+    """Name `path` and `driver` in `exc` unless the inner driver did."""
     if not exc.path:
         exc.path = path
     if not exc.driver:
@@ -116,7 +124,9 @@ def _fill(exc: StorageDriverError, path: str, driver: str) -> None:
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def _from_os(exc: OSError, op: str, path: str, driver: str) -> StorageDriverError:
+def from_os_error(exc: OSError, op: str, path: str, driver: str) -> StorageDriverError:
+    """The driver error for an `OSError` of `op` on `path` (raise it ``from exc``):
+    `StorageFull` for a full disk or an exhausted quota."""
     reason = exc.strerror or exc.__class__.__name__
     kind = StorageFull if exc.errno in _FULL else StorageDriverError
     return kind(f"{driver}: {op} {path} failed: {reason}", path=path, driver=driver)
@@ -134,16 +144,16 @@ class _CheckedStream(ChunkStream):
         try:
             return await self._inner.__anext__()
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, "read", self._path, self._driver) from exc
+            raise from_os_error(exc, "read", self._path, self._driver) from exc
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         except OSError as exc:
-            raise _from_os(exc, "close", self._path, self._driver) from exc
+            raise from_os_error(exc, "close", self._path, self._driver) from exc
 
 
 class _CheckedWriter:
@@ -162,13 +172,10 @@ class _CheckedWriter:
         try:
             await self._inner.write(data)
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, "write", self._path, self._driver) from exc
-
-    async def flush(self) -> None:
-        await self._guard("flush", self._inner.flush())
+            raise from_os_error(exc, "write", self._path, self._driver) from exc
 
     async def commit(self) -> None:
         await self._guard("commit", self._inner.commit())
@@ -180,34 +187,24 @@ class _CheckedWriter:
         try:
             await call
         except StorageDriverError as exc:
-            _fill(exc, self._path, self._driver)
+            fill_error(exc, self._path, self._driver)
             raise
         except OSError as exc:
-            raise _from_os(exc, op, self._path, self._driver) from exc
-
-
-class _CheckedPartialWriter(_CheckedWriter):
-    __slots__ = ()
-
-    @property
-    def partial_path(self) -> str:
-        return cast(PartialReadable, self._inner).partial_path
+            raise from_os_error(exc, op, self._path, self._driver) from exc
 
 
 class CheckedDriver:
     """The decorator around every driver (see the module docstring).
 
-    ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path` and
-    `redirect_url` exactly when `inner` has them, so ``isinstance(d, LocalPath)`` tells the
-    truth about the wrapper. Writers are wrapped the same way for `PartialReadable`.
+    ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path`,
+    `redirect_url` and `purge_temp_files` exactly when `inner` has them, so
+    ``isinstance(d, LocalPath)`` tells the truth about the wrapper.
     """
 
     __slots__ = ("_inner", "name", "traits")
 
     def __new__(cls, inner: StorageDriver) -> CheckedDriver:
-        return object.__new__(
-            _VARIANTS[isinstance(inner, LocalPath), isinstance(inner, RedirectURL)]
-        )
+        return object.__new__(_variant(tuple(isinstance(inner, p) for p, _ in _CAPABILITIES)))
 
     def __init__(self, inner: StorageDriver) -> None:
         self._inner = inner
@@ -218,17 +215,17 @@ class CheckedDriver:
         try:
             return check_path(path)
         except InvalidPath as exc:
-            _fill(exc, path, self.name)
+            fill_error(exc, path, self.name)
             raise
 
     async def _guard(self, op: str, path: str, call: Awaitable[T]) -> T:
         try:
             return await call
         except StorageDriverError as exc:
-            _fill(exc, path, self.name)
+            fill_error(exc, path, self.name)
             raise
         except OSError as exc:
-            raise _from_os(exc, op, path, self.name) from exc
+            raise from_os_error(exc, op, path, self.name) from exc
 
     async def get_content(self, path: str) -> bytes:
         """The whole content of a small object. Raises PathNotFound."""
@@ -253,8 +250,6 @@ class CheckedDriver:
                 driver=self.name,
             )
         inner = await self._guard("open", path, self._inner.writer(checked, append=append))
-        if isinstance(inner, PartialReadable):
-            return _CheckedPartialWriter(inner, path, self.name)
         return _CheckedWriter(inner, path, self.name)
 
     async def stat(self, path: str) -> FileInfo:
@@ -292,13 +287,31 @@ class _WithRedirectURL(CheckedDriver):
         return await self._guard("redirect", path, inner.redirect_url(self._check(path), method))
 
 
-class _WithBoth(_WithLocalPath, _WithRedirectURL):
+class _WithTempFileCleanup(CheckedDriver):
     __slots__ = ()
 
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete the temp files untouched for `older_than` seconds; return how many."""
+        inner = cast(TempFileCleanup, self._inner)
+        return await self._guard("purge", "/", inner.purge_temp_files(older_than))
 
-_VARIANTS: dict[tuple[bool, bool], type[CheckedDriver]] = {
-    (False, False): CheckedDriver,
-    (True, False): _WithLocalPath,
-    (False, True): _WithRedirectURL,
-    (True, True): _WithBoth,
-}
+
+# Each optional capability and the wrapper class that forwards it.
+_CAPABILITIES: tuple[tuple[type, type[CheckedDriver]], ...] = (
+    (LocalPath, _WithLocalPath),
+    (RedirectURL, _WithRedirectURL),
+    (TempFileCleanup, _WithTempFileCleanup),
+)
+
+
+@functools.cache
+def _variant(has: tuple[bool, ...]) -> type[CheckedDriver]:
+    """The wrapper class with exactly the capabilities flagged in `has`."""
+    found = zip(_CAPABILITIES, has, strict=True)
+    bases = tuple(wrapper for (_, wrapper), present in found if present)
+    if not bases:
+        return CheckedDriver
+    if len(bases) == 1:
+        return bases[0]
+    name = "_With" + "And".join(base.__name__.removeprefix("_With") for base in bases)
+    return type(name, bases, {"__slots__": ()})

@@ -16,9 +16,11 @@ to 1 MiB, which come from the page cache in 5-60 us.
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import shutil
 import stat as st
+import time
 from collections.abc import AsyncGenerator
 from typing import Final
 
@@ -37,7 +39,6 @@ from mirror.store.drivers.base import (
     ChunkStream,
     is_inside,
     is_temp_name,
-    join_path,
     split_path,
     temp_name,
 )
@@ -56,9 +57,12 @@ _READ: Final = os.O_RDONLY | os.O_CLOEXEC
 _SYNC_READ_LIMIT: Final = 1024 * 1024
 _MISSING: Final = (FileNotFoundError, NotADirectoryError)
 
+log = logging.getLogger("mirror.store")
+
 
 class FilesystemDriver:
-    """A `StorageDriver` (with `LocalPath`) storing files under the directory `root`."""
+    """A `StorageDriver` (with `LocalPath` and `TempFileCleanup`) storing files under the
+    directory `root`."""
 
     name = "filesystem"
     traits = DriverTraits(append=True, directories=True)
@@ -111,7 +115,7 @@ class FilesystemDriver:
 
         The stream keeps reading the file it opened even when the path is replaced or
         deleted meanwhile. It reads up to the end of file as it finds it, so a file still
-        being written (a partial path, an append target) yields what is there so far.
+        being written (an append target, a temp file) yields what is there so far.
         """
         fd = self._open_file(path)
         try:
@@ -128,10 +132,8 @@ class FilesystemDriver:
         parent, name = split_path(path)
         directory = self.local_path(parent)
         if append:
-            return await AppendFileWriter.open(path, directory, name)
-        tmp = temp_name(name)
-        partial = join_path(parent, tmp)
-        return await TempFileWriter.open(partial, directory, tmp, name)
+            return await AppendFileWriter.open(directory, name)
+        return await TempFileWriter.open(directory, temp_name(name), name)
 
     async def stat(self, path: str) -> FileInfo:
         """Size and mtime of a file, or `is_dir` (size 0). Raises PathNotFound."""
@@ -193,6 +195,28 @@ class FilesystemDriver:
             _remove(self.local_path(path))
         except _MISSING:
             raise PathNotFound(f"{path} not found", path=path) from None
+
+    async def purge_temp_files(self, older_than: float) -> int:
+        """Delete temp files (``.<name>.tmp-<hex>``) untouched for `older_than` seconds."""
+        return await to_thread.run_sync(self._purge_temp_files, older_than)
+
+    def _purge_temp_files(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for directory, _dirs, files in os.walk(self._root):
+            for name in files:
+                if not is_temp_name(name):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if os.stat(path).st_mtime < cutoff:
+                        os.unlink(path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        if removed:
+            log.info("removed %d stale temp files under %s", removed, self._root)
+        return removed
 
     def _open_file(self, path: str) -> int:
         try:

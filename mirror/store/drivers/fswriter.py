@@ -2,8 +2,9 @@
 
 Writers buffer small writes up to CHUNK_SIZE and hand larger runs to a worker thread as
 one ``writev``, so a stream of 16-64 KiB network chunks costs one syscall per MiB.
-Consequence for readers of the partial path: they see what has reached the file, which
-trails `size` by less than CHUNK_SIZE until the next ``flush()`` (or the commit).
+Consequence for readers of a file still being written (an upload's, or a temp file read
+as a partial blob by `mirror.store.ingest.files`): they see what has reached the file,
+which trails `size` by less than CHUNK_SIZE until the next ``flush()`` (or the commit).
 
 A writer is used by one task at a time. `cancel` does no thread hop, so it works inside
 an already cancelled scope (typically a ``finally`` after cancellation). A commit that is
@@ -12,8 +13,12 @@ cancelled while its worker thread runs still completes.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
 import fcntl
 import os
+from collections.abc import Callable
 from typing import Final
 
 from anyio import CancelScope, to_thread
@@ -25,6 +30,41 @@ _NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _APPEND: Final = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
 
 Chunk = bytes | bytearray | memoryview
+
+
+_KEEP_SIZE: Final = 1  # FALLOC_FL_KEEP_SIZE: allocate blocks, leave the file's size alone
+# Refusals that mean "this file system cannot reserve", not "there is no room".
+_CANNOT_RESERVE: Final = frozenset({errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL, errno.ENODEV})
+
+
+def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
+    # Python's os has posix_fallocate only, which grows the file (partial readers take
+    # its size for what was written) and which glibc emulates by writing zeros where the
+    # file system cannot allocate; Linux's fallocate(2) with KEEP_SIZE does neither.
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        function = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    function.restype = ctypes.c_int
+    allocate: Callable[[int, int, int, int], int] = function
+    return allocate
+
+
+_fallocate = _load_fallocate()
+
+
+def reserve_space(fd: int, size: int) -> None:
+    """Allocate `size` bytes of disk for the file `fd` without changing its size, so its
+    writes up to there cannot run out of space. Raises OSError(ENOSPC) when there is no
+    room; does nothing where the file system (or the platform) cannot reserve."""
+    if _fallocate is None or size <= 0:
+        return
+    if _fallocate(fd, _KEEP_SIZE, 0, size) != 0:
+        code = ctypes.get_errno()
+        if code not in _CANNOT_RESERVE:
+            raise OSError(code, os.strerror(code))
 
 
 def fsync_dir(directory: str) -> None:
@@ -149,6 +189,16 @@ class _BufferedWriter:
         """Bytes in the file so far (buffered ones included)."""
         return self._size
 
+    @property
+    def closed(self) -> bool:
+        """Committed or cancelled (also by a commit that failed)."""
+        return self._fd < 0
+
+    async def reserve(self, size: int) -> None:
+        """Set aside disk space for `size` bytes in all (see `reserve_space`)."""
+        self._check_open()
+        await to_thread.run_sync(reserve_space, self._fd, size)
+
     async def write(self, data: bytes) -> None:
         """Append `data`; raises StorageDriverError once closed or after a failed write."""
         self._check_open()
@@ -167,7 +217,7 @@ class _BufferedWriter:
         self._broken = False
 
     async def flush(self) -> None:
-        """Write out buffered bytes so partial-path readers see them (no fsync)."""
+        """Write out buffered bytes so readers of the file see them (no fsync)."""
         self._check_open()
         if self._buffer:
             self._broken = True
@@ -190,18 +240,13 @@ class _BufferedWriter:
 
 
 class TempFileWriter(_BufferedWriter):
-    """Writes a hidden temp file next to the target; `commit` renames it over the target.
+    """Writes a hidden temp file next to the target; `commit` renames it over the target."""
 
-    `partial_path` is the temp file's driver path: it reads the flushed prefix until the
-    commit or cancel, then raises PathNotFound.
-    """
-
-    __slots__ = ("_created", "_directory", "_partial", "_target", "_tmp")
+    __slots__ = ("_created", "_directory", "_target", "_tmp")
 
     def __init__(
         self,
         fd: int,
-        partial: str,
         directory: str,
         tmp: str,
         target: str,
@@ -210,25 +255,19 @@ class TempFileWriter(_BufferedWriter):
     ) -> None:
         super().__init__(fd, 0)
         self._created = created
-        self._partial = partial
         self._directory = directory
         self._tmp = tmp
         self._target = target
 
     @classmethod
-    async def open(cls, partial: str, directory: str, tmp_name: str, name: str) -> TempFileWriter:
+    async def open(cls, directory: str, tmp_name: str, name: str) -> TempFileWriter:
         """Create the temp file (and missing directories) next to the target."""
         target = os.path.join(directory, name)
         tmp = os.path.join(directory, tmp_name)
         # Shielded: a cancellation must not lose the descriptor the thread opened.
         with CancelScope(shield=True):
             fd, created = await to_thread.run_sync(_create_temp, tmp, target, directory)
-        return cls(fd, partial, directory, tmp, target, created=created)
-
-    @property
-    def partial_path(self) -> str:
-        """The temp file's driver path."""
-        return self._partial
+        return cls(fd, directory, tmp, target, created=created)
 
     async def commit(self) -> None:
         """Flush, fsync, rename over the target, fsync the directory."""
@@ -271,17 +310,14 @@ class AppendFileWriter(_BufferedWriter):
 
     Holds the file's exclusive ``flock`` from open to commit or cancel (see
     `lock_exclusive`): one append writer per file, and the file cannot be moved meanwhile.
-
-    Its `partial_path` is the target itself, which stays readable after the commit.
     """
 
-    __slots__ = ("_created", "_directory", "_initial", "_path", "_target")
+    __slots__ = ("_created", "_directory", "_initial", "_target")
 
     def __init__(
         self,
         fd: int,
         size: int,
-        path: str,
         directory: str,
         target: str,
         *,
@@ -289,23 +325,17 @@ class AppendFileWriter(_BufferedWriter):
     ) -> None:
         super().__init__(fd, size)
         self._initial = size
-        self._path = path
         self._directory = directory
         self._target = target
         self._created = created
 
     @classmethod
-    async def open(cls, path: str, directory: str, name: str) -> AppendFileWriter:
+    async def open(cls, directory: str, name: str) -> AppendFileWriter:
         """Open (or create) the target for appending."""
         target = os.path.join(directory, name)
         with CancelScope(shield=True):
             fd, size, created = await to_thread.run_sync(_open_append, target, directory)
-        return cls(fd, size, path, directory, target, created=created)
-
-    @property
-    def partial_path(self) -> str:
-        """The target's own driver path."""
-        return self._path
+        return cls(fd, size, directory, target, created=created)
 
     async def commit(self) -> None:
         """Flush and fsync (and fsync the directory when the file is new).

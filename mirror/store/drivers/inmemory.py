@@ -1,8 +1,8 @@
 """The in-memory driver: a tree of directories and files, for tests and throwaway registries.
 
 It mirrors the file system driver's semantics, temp files included: a writer's bytes live
-in a hidden temp file next to its target (readable through `partial_path`, left out of
-`list`) until `commit` moves the node over the target, as a rename moves an inode. A
+in a hidden temp file next to its target (left out of `list`) until `commit` moves the
+node over the target, as a rename moves an inode. A
 node's bytes are only ever changed in place by writers (of its temp file, or appending),
 never by a replace or delete, which swap or drop the node; so an open reader keeps what
 it opened, and follows a file still being written up to its current end, like a reader of
@@ -34,7 +34,6 @@ from mirror.store.drivers.base import (
     ChunkStream,
     is_inside,
     is_temp_name,
-    join_path,
     split_path,
     temp_name,
 )
@@ -249,11 +248,6 @@ class _Writer:
         self._buffer += data
         self._node.mtime = time.time()
 
-    async def flush(self) -> None:
-        """Nothing is buffered: readers of the partial path see every write at once."""
-        await checkpoint()
-        self._check_open()
-
     def _check_open(self) -> None:
         if self._closed:
             raise StorageDriverError("the writer is already committed or cancelled")
@@ -273,11 +267,6 @@ class _TempWriter(_Writer):
         super().__init__(root, parent, node)
         self._tmp = tmp
         self._name = name
-
-    @property
-    def partial_path(self) -> str:
-        """The temp file's driver path, readable until commit or cancel."""
-        return join_path(self._parent, self._tmp)
 
     async def commit(self) -> None:
         """Move the temp file's node over the target."""
@@ -311,11 +300,6 @@ class _AppendWriter(_Writer):
         self._created = created
         self._initial = len(self._buffer)
         node.appending = True
-
-    @property
-    def partial_path(self) -> str:
-        """The target's own path."""
-        return join_path(self._parent, self._name)
 
     async def commit(self) -> None:
         """Nothing to publish: the bytes are already in place."""

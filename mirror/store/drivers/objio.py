@@ -86,7 +86,7 @@ class ObjectChunks(ChunkStream):
 
 
 class ObjectWriter:
-    """A `FileWriter` of one object; see the module docstring. Not PartialReadable."""
+    """A `FileWriter` of one object; see the module docstring."""
 
     __slots__ = (
         "_attributes",
