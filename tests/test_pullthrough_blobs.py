@@ -302,11 +302,12 @@ async def test_a_range_of_a_blob_still_downloading_waits_for_verification(rig: M
 
 async def test_two_downloads_that_do_not_both_fit_on_the_disk_let_one_win(tmp_path: Path) -> None:
     """Each blob fits alone, not both: one download is stored, and the other fails at once
-    with a clear 503 on every retry, instead of running out of space half way."""
-    with small_filesystem(tmp_path / "small", 8 * 1024 * 1024) as small:
+    with a clear 507 on every retry, instead of running out of space half way."""
+    # Room for one blob and the cache's metadata files beside it, not for both blobs.
+    with small_filesystem(tmp_path / "small", 11 * 1024 * 1024) as small:
         rig = make_rig(driver="filesystem", root=str(small / "store"))
         try:
-            blobs = [random_bytes(5 * 1024 * 1024, seed) for seed in (21, 22)]
+            blobs = [random_bytes(6 * 1024 * 1024, seed) for seed in (21, 22)]
             digests = [await push_blob(rig.upstream, "library/app", data) for data in blobs]
             rig.transport.slow = (0.001, 64 * 1024)  # the two downloads interleave
             await asyncio.gather(
@@ -321,7 +322,7 @@ async def test_two_downloads_that_do_not_both_fit_on_the_disk_let_one_win(tmp_pa
             assert r.status_code == 200 and r.content == blobs[winner]
             for _ in range(3):
                 r = await rig.mirror.get(f"/v2/app/blobs/{digests[1 - winner]}")
-                assert r.status_code == 503
+                assert r.status_code == 507
                 assert r.json()["errors"][0]["code"] == "UNAVAILABLE"
         finally:
             await rig.aclose()

@@ -55,8 +55,9 @@ async def test_upstream_error_text_in_warning_is_rendered_safely(rig: MirrorRig)
     ]:
         r = await rig.mirror.request(method, path)
         assert r.status_code == 200, (method, path, r.text)
+        # The upstream's own text is not quoted to clients at all (it is logged).
         assert r.headers["warning"].startswith('299 - "upstream docker.io unavailable')
-        assert "caf%C3%A9 %E2%98%83" in r.headers["warning"]
+        assert "caf" not in r.headers["warning"]
         assert_valid(r)
     r = await rig.mirror.get("/v2/app/manifests/missing")
     assert r.status_code == 503
@@ -70,7 +71,8 @@ async def test_upstream_retry_after_is_rendered_safely(rig: MirrorRig, retry_aft
     )
     r = await rig.mirror.get("/v2/app/manifests/v1")
     assert r.status_code == 429, r.text
-    assert r.headers["retry-after"].startswith("5")
+    # Not delta-seconds nor an HTTP date: dropped where it is read (registryhttp/headers.py).
+    assert "retry-after" not in r.headers
     assert_valid(r)
 
 

@@ -18,6 +18,7 @@ import ctypes.util
 import errno
 import fcntl
 import os
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -53,18 +54,30 @@ def _load_fallocate() -> Callable[[int, int, int, int], int] | None:
 
 
 _fallocate = _load_fallocate()
+# fallocate allocates progressively: two reservations that do not both fit, run at once,
+# could each take part of the room and both fail. One at a time in a process, and a
+# failed one gives back what it took, so of two the first wins. (Processes sharing a disk
+# can still meet in that instant; each then fails once, and the client's retry starts a
+# new download.)
+_RESERVING = threading.Lock()
 
 
 def reserve_space(fd: int, size: int) -> None:
     """Allocate `size` bytes of disk for the file `fd` without changing its size, so its
     writes up to there cannot run out of space. Raises OSError(ENOSPC) when there is no
-    room; does nothing where the file system (or the platform) cannot reserve."""
+    room, having freed what it allocated; does nothing where the file system (or the
+    platform) cannot reserve."""
     if _fallocate is None or size <= 0:
         return
-    if _fallocate(fd, _KEEP_SIZE, 0, size) != 0:
+    with _RESERVING:
+        if _fallocate(fd, _KEEP_SIZE, 0, size) == 0:
+            return
         code = ctypes.get_errno()
-        if code not in _CANNOT_RESERVE:
-            raise OSError(code, os.strerror(code))
+        if code in _CANNOT_RESERVE:
+            return
+        # Blocks past the end of file (KEEP_SIZE) are freed by truncating to the size.
+        os.ftruncate(fd, os.fstat(fd).st_size)
+    raise OSError(code, os.strerror(code))
 
 
 def fsync_dir(directory: str) -> None:
