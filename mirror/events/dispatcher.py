@@ -50,38 +50,44 @@ class Dispatcher:
 
     async def emit(self, event: Event) -> None:
         """Queue `event` durably for every endpoint that accepts it. Never raises."""
-        payload: bytes | None = None
-        for loop in self._loops:
-            endpoint = loop.endpoint
-            if not endpoint.filter.accepts(event):
-                continue
-            try:
-                if payload is None:
-                    payload = event.to_bytes()
-                dropped = await endpoint.queue.append([payload])
-            except Exception as exc:
-                loop.stats.errors += 1
-                loop.emit_log.warning(
-                    "notifications to %s: could not queue event %s (%s %s), it is lost: %s",
-                    endpoint.name,
-                    event.id,
-                    event.action,
-                    event.target.repository,
-                    exc,
-                )
-                continue
-            loop.stats.queued += 1
-            if dropped:
-                loop.stats.dropped += dropped
-                loop.drop_log.warning(
-                    "notifications to %s: queue full (%d events), dropped the oldest %d "
-                    "(%d dropped since start)",
-                    endpoint.name,
-                    endpoint.queue.local.limit,
-                    dropped,
-                    loop.stats.dropped,
-                )
-            loop.wakeup.set()
+        loops = [loop for loop in self._loops if loop.endpoint.filter.accepts(event)]
+        if not loops:
+            return
+        payload = event.to_bytes()
+        if len(loops) == 1:
+            await self._append(loops[0], event, payload)
+        else:
+            # Each endpoint's queue is its own database: commit them side by side.
+            await asyncio.gather(*(self._append(loop, event, payload) for loop in loops))
+
+    @staticmethod
+    async def _append(loop: DeliveryLoop, event: Event, payload: bytes) -> None:
+        endpoint = loop.endpoint
+        try:
+            dropped = await endpoint.queue.append([payload])
+        except Exception as exc:
+            loop.stats.errors += 1
+            loop.emit_log.warning(
+                "notifications to %s: could not queue event %s (%s %s), it is lost: %s",
+                endpoint.name,
+                event.id,
+                event.action,
+                event.target.repository,
+                exc,
+            )
+            return
+        loop.stats.queued += 1
+        if dropped:
+            loop.stats.dropped += dropped
+            loop.drop_log.warning(
+                "notifications to %s: queue full (%d events), dropped the oldest %d "
+                "(%d dropped since start)",
+                endpoint.name,
+                endpoint.queue.local.limit,
+                dropped,
+                loop.stats.dropped,
+            )
+        loop.wakeup.set()
 
     def start(self) -> None:
         """Start one delivery loop per endpoint (a task each). Idempotent."""
