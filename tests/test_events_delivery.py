@@ -300,6 +300,9 @@ async def test_a_slow_endpoint_times_out_and_is_retried(tmp_path: Path) -> None:
 def test_endpoint_urls_and_names_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="http"):
         HttpSink("ftp://example.com/x")
+    for bad in ({"X-Token": ("caf\u00e9",)}, {"X-Token": ("a\r\nX-Evil: 1",)}):
+        with pytest.raises(ValueError, match="single-line ASCII"):
+            HttpSink("http://127.0.0.1/", headers=bad)
     with pytest.raises(ValueError, match="unique"):
         build_dispatcher(
             [EndpointSettings("a", "http://127.0.0.1/"), EndpointSettings("a", "http://x/")],

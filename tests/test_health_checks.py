@@ -110,5 +110,7 @@ def test_bad_check_settings_are_refused() -> None:
     assert (TcpCheck("[::1]:6379").host, TcpCheck("[::1]:6379").port) == ("::1", 6379)
     with pytest.raises(ValueError, match="http"):
         HttpCheck("redis://x:1")
+    with pytest.raises(ValueError, match="single-line ASCII"):
+        HttpCheck("http://x/", headers={"Authorization": ["Basic\nX"]})
     with pytest.raises(ValueError, match="positive"):
         TcpCheck("h:1", timeout=0)

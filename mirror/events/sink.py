@@ -59,7 +59,7 @@ class HttpSink:
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError(f"notification endpoint URL must be http(s)://host/..., not {url!r}")
         self.url = url
-        self._headers = _merged(headers or {})
+        self._headers = _request_headers(_merged(headers or {}))
         self._timeout = timeout
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -69,7 +69,7 @@ class HttpSink:
         )
 
     async def write(self, events: Sequence[bytes]) -> None:
-        headers = [*self._headers, ("Content-Type", EVENTS_MEDIA_TYPE)]
+        headers = [*self._headers.multi_items(), ("Content-Type", EVENTS_MEDIA_TYPE)]
         try:
             response = await self._client.post(self.url, content=envelope(events), headers=headers)
             await response.aclose()
@@ -82,6 +82,15 @@ class HttpSink:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _request_headers(pairs: list[tuple[str, str]]) -> httpx.Headers:
+    """Configured headers as httpx sends them; ValueError for a name or value that
+    cannot go on the wire (non-ASCII, line breaks), rather than failing every POST."""
+    for name, value in pairs:
+        if not (name + value).isascii() or any(ch in name + value for ch in "\r\n\0"):
+            raise ValueError(f"header {name!r}: names and values must be single-line ASCII")
+    return httpx.Headers(pairs)
 
 
 def _merged(headers: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:

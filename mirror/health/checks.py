@@ -86,9 +86,12 @@ class HttpCheck:
         self.uri = uri
         self.statuscode = statuscode
         self.timeout = timeout
-        self._headers = [
-            (name, value) for name, values in (headers or {}).items() for value in values
-        ]
+        pairs = [(name, value) for name, values in (headers or {}).items() for value in values]
+        for name, value in pairs:
+            # Refused here rather than failing every attempt with a protocol error.
+            if not (name + value).isascii() or any(ch in name + value for ch in "\r\n\0"):
+                raise ValueError(f"header {name!r}: names and values must be single-line ASCII")
+        self._headers = pairs
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
