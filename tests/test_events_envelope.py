@@ -177,6 +177,15 @@ def test_references_are_listed_only_when_asked_for() -> None:
     }
 
 
+def test_a_pull_answered_from_a_descriptor_has_no_references() -> None:
+    manifest = image_manifest()
+    from_descriptor = builder(True).manifest_pulled(CTX, "r", manifest.descriptor(), "v1")
+    from_manifest = builder(True).manifest_pulled(CTX, "r", manifest, "v1")
+    full = from_manifest.to_json()["target"]
+    del full["references"]
+    assert from_descriptor.to_json()["target"] == full
+
+
 def test_an_index_references_its_manifests_with_platforms() -> None:
     child = Descriptor(OCI_MANIFEST, LAYER, 5, platform={"architecture": "arm64", "os": "linux"})
     raw = json.dumps(

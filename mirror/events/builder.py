@@ -133,17 +133,27 @@ class EventBuilder:
         return f"{ctx.base_url}/v2/{repository}/{kind}/{digest}"
 
     def _manifest(
-        self, ctx: RequestContext, action: str, repository: str, manifest: Manifest, tag: str
+        self,
+        ctx: RequestContext,
+        action: str,
+        repository: str,
+        manifest: Manifest | Descriptor,
+        tag: str,
     ) -> Event:
-        size = len(manifest.raw)
+        if isinstance(manifest, Manifest):
+            descriptor = manifest.descriptor()
+            references = manifest_references(manifest) if self.include_references else ()
+        else:
+            # A HEAD answered from a descriptor: the references are not at hand.
+            descriptor, references = manifest, ()
         target = Target(
             repository=repository,
-            media_type=manifest.media_type,
-            digest=manifest.digest,
-            size=size,
-            url=self._url(ctx, repository, "manifests", manifest.digest),
+            media_type=descriptor.media_type,
+            digest=descriptor.digest,
+            size=descriptor.size,
+            url=self._url(ctx, repository, "manifests", descriptor.digest),
             tag=tag,
-            references=manifest_references(manifest) if self.include_references else (),
+            references=references,
         )
         return self._event(ctx, action, target)
 
@@ -154,10 +164,15 @@ class EventBuilder:
         return self._manifest(ctx, ACTION_PUSH, repository, manifest, tag)
 
     def manifest_pulled(
-        self, ctx: RequestContext, repository: str, manifest: Manifest, tag: str = ""
+        self,
+        ctx: RequestContext,
+        repository: str,
+        manifest: Manifest | Descriptor,
+        tag: str = "",
     ) -> Event:
         """A manifest served (GET or HEAD, from the store or fetched through); `tag`
-        when it was asked for by tag."""
+        when it was asked for by tag. A HEAD that only has the descriptor passes that
+        (the event then lists no references)."""
         return self._manifest(ctx, ACTION_PULL, repository, manifest, tag)
 
     def manifest_deleted(self, ctx: RequestContext, repository: str, digest: Digest) -> Event:

@@ -11,7 +11,7 @@ from mirror.digests import Digest
 from mirror.events.builder import EventBuilder, RequestContext
 from mirror.events.dispatcher import Dispatcher
 from mirror.events.envelope import BLOB_MEDIA_TYPE
-from mirror.types import Manifest
+from mirror.types import Descriptor, Manifest
 
 
 class Notifier:
@@ -45,7 +45,9 @@ class RequestNotifier:
             event = self._builder.manifest_pushed(self.ctx, repository, manifest, tag)
             await self._dispatcher.emit(event)
 
-    async def manifest_pulled(self, repository: str, manifest: Manifest, tag: str = "") -> None:
+    async def manifest_pulled(
+        self, repository: str, manifest: Manifest | Descriptor, tag: str = ""
+    ) -> None:
         if self.active:
             event = self._builder.manifest_pulled(self.ctx, repository, manifest, tag)
             await self._dispatcher.emit(event)
