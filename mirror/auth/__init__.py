@@ -1,0 +1,1 @@
+"""Authentication and access control of clients (layer 3, beside `cache/`)."""
