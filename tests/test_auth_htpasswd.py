@@ -50,14 +50,14 @@ def htpasswd(tmp_path: Path) -> Path:
 
 
 async def test_a_valid_login_is_granted(htpasswd: Path) -> None:
-    controller = HtpasswdAccessController("Registry", htpasswd)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd)
     grant = await controller.authorized(basic("alice", "wonderland"), PUSH)
     assert (grant.user, grant.accesses) == ("alice", PUSH)
 
 
 @pytest.mark.parametrize(("user", "password"), [("alice", "wrong"), ("nobody", "wonderland")])
 async def test_wrong_credentials_are_challenged(htpasswd: Path, user: str, password: str) -> None:
-    controller = HtpasswdAccessController('Reg "1"', htpasswd)
+    controller = HtpasswdAccessController(realm='Reg "1"', path=htpasswd)
     with pytest.raises(Challenge) as caught:
         await controller.authorized(basic(user, password), PUSH)
     assert caught.value.headers == {"WWW-Authenticate": 'Basic realm="Reg \\"1\\""'}
@@ -71,7 +71,7 @@ async def test_wrong_credentials_are_challenged(htpasswd: Path, user: str, passw
 async def test_without_credentials_the_base_route_is_challenged_without_scope(
     htpasswd: Path,
 ) -> None:
-    controller = HtpasswdAccessController("Registry", htpasswd)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd)
     with pytest.raises(Challenge) as caught:
         await controller.authorized(AuthRequest(), ())
     assert caught.value.www_authenticate == 'Basic realm="Registry"'
@@ -81,7 +81,7 @@ async def test_without_credentials_the_base_route_is_challenged_without_scope(
 
 
 async def test_without_a_policy_anonymous_gets_nothing(htpasswd: Path) -> None:
-    controller = HtpasswdAccessController("Registry", htpasswd)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd)
     with pytest.raises(Challenge, match="authentication required"):
         await controller.authorized(AuthRequest(), PULL)
 
@@ -90,7 +90,7 @@ async def test_a_policy_can_let_anonymous_pull(htpasswd: Path) -> None:
     policy = parse_policy_yaml(
         b"rules: [{repository: team/**, allow: {anonymous: [pull], user:alice: [push]}}]"
     )
-    controller = HtpasswdAccessController("Registry", htpasswd, policy=policy)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd, policy=policy)
     grant = await controller.authorized(AuthRequest(), PULL)
     assert grant.anonymous
     with pytest.raises(Challenge, match="authentication required") as caught:
@@ -108,10 +108,10 @@ async def test_a_policy_can_let_anonymous_pull(htpasswd: Path) -> None:
 async def test_the_policy_judges_the_name_key(htpasswd: Path) -> None:
     policy = parse_policy_yaml(b"rules: [{repository: docker.io/**, allow: {anonymous: [pull]}}]")
     controller = HtpasswdAccessController(
-        "Registry", htpasswd, policy=policy, name_key=lambda name: f"docker.io/{name}"
+        realm="Registry", path=htpasswd, policy=policy, name_key=lambda name: f"docker.io/{name}"
     )
     assert (await controller.authorized(AuthRequest(), PULL)).anonymous
-    without = HtpasswdAccessController("Registry", htpasswd, policy=policy)
+    without = HtpasswdAccessController(realm="Registry", path=htpasswd, policy=policy)
     with pytest.raises(Challenge) as caught:
         await without.authorized(AuthRequest(), PULL)
     assert caught.value.missing == PULL  # reported under the name the client used
@@ -121,7 +121,7 @@ async def test_groups_come_from_the_policy(htpasswd: Path) -> None:
     policy = parse_policy_yaml(
         b"groups: {devs: [alice]}\nrules: [{repository: '**', allow: {group:devs: ['*']}}]"
     )
-    controller = HtpasswdAccessController("Registry", htpasswd, policy=policy)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd, policy=policy)
     grant = await controller.authorized(basic("alice", "wonderland"), PUSH)
     assert grant.groups == {"devs"}
 

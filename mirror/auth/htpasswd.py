@@ -35,9 +35,9 @@ log = logging.getLogger("mirror.auth")
 class HtpasswdAccessController:
     def __init__(
         self,
+        *,
         realm: str,
         path: str | os.PathLike[str],
-        *,
         policy: PolicySource | None = None,
         name_key: NameKey | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
