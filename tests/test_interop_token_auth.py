@@ -17,9 +17,11 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from mirror.auth.access import Access, AuthRequest
 from mirror.auth.challenge import Challenge
+from mirror.auth.keys import libtrust_key_id
 from mirror.auth.policyfile import parse_policy_yaml
 from mirror.auth.registry import create_access_controller
 from mirror.auth.tokenservice import create_token_service
@@ -27,6 +29,7 @@ from tests.support import skopeo
 from tests.support.distribution import RegistryProcess, run_reference_registry
 from tests.support.images import BuiltImage, build_image, layout_digest
 from tests.support.threadserver import serving_in_thread
+from tests.support.tokens import Issuer, certificate, rsa_key
 
 pytestmark = pytest.mark.interop
 SERVICE = "registry.test"
@@ -47,6 +50,7 @@ class Setup:
     realm: str
     auth_block: dict[str, str]
     image: BuiltImage
+    external: Issuer  # another issuer whose certificate the same bundle holds
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +71,21 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         policy=parse_policy_yaml(POLICY.encode()),
     )
     image = build_image(tmp / "layout", layers=(64 * 1024, 300 * 1024), seed="token-interop")
+    key = rsa_key()
+    external = Issuer(key, [certificate("external issuer", key)], issuer=ISSUER, service=SERVICE)
+    bundle = tmp / "bundle.pem"
+    bundle.write_bytes((tmp / "keys" / "token-cert.pem").read_bytes())
+    with bundle.open("ab") as out:
+        out.write(external.chain[0].public_bytes(serialization.Encoding.PEM))
     with serving_in_thread(service) as url:
         block = {
             "realm": f"{url}/token",
             "service": SERVICE,
             "issuer": ISSUER,
-            "rootcertbundle": str(tmp / "keys" / "token-cert.pem"),
+            "rootcertbundle": str(bundle),
         }
         with run_reference_registry(tmp / "registry", auth={"token": block}) as registry:
-            yield Setup(registry, block["realm"], block, image)
+            yield Setup(registry, block["realm"], block, image, external)
 
 
 def creds(user: str) -> list[str]:
@@ -164,3 +174,24 @@ async def test_our_controller_decides_like_the_registry_on_the_same_block(setup:
                 ours_allowed = False
                 assert theirs.headers["www-authenticate"] == challenge.www_authenticate
             assert ours_allowed is allowed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["x5c", "libtrust kid"])
+async def test_an_external_rs256_issuer_is_trusted_by_both(setup: Setup, how: str) -> None:
+    push(setup, "team/external", "alice")
+    access = [("repository", "team/external", ["pull"])]
+    if how == "x5c":
+        token = setup.external.token(access)
+    else:  # registry:2.x names bundle keys by their libtrust key ID
+        kid = libtrust_key_id(setup.external.key.public_key())
+        token = setup.external.token(access, how="none", headers={"kid": kid})
+    async with httpx.AsyncClient(timeout=10) as client:
+        theirs = await client.get(
+            setup.registry.url + "/v2/team/external/manifests/v1",
+            headers={"Accept": setup.image.media_type, "Authorization": f"Bearer {token}"},
+        )
+    assert theirs.status_code == 200, theirs.text
+    ours = create_access_controller("token", **setup.auth_block)
+    wanted = [Access("repository", "team/external", "pull")]
+    assert (await ours.authorized(AuthRequest(f"Bearer {token}"), wanted)).user == "alice"
