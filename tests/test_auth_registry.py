@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from mirror.auth.access import AuthRequest, Grant
+from mirror.auth.access import Access, AuthRequest, Grant
+from mirror.auth.controller import authorize
 from mirror.auth.htpasswd import HtpasswdAccessController
 from mirror.auth.registry import controller_names, create_access_controller, register
 from mirror.auth.silly import SillyAccessController
@@ -49,3 +51,27 @@ async def test_register_a_controller() -> None:
     assert (await controller.authorized(AuthRequest(), [])).user == "everyone"
     with pytest.raises(ValueError, match="already registered"):
         register("htpasswd", lambda **options: Everyone())
+
+
+@pytest.mark.anyio
+async def test_authorize_checks_what_the_request_needs() -> None:
+    seen: list[tuple[AuthRequest, list[Access]]] = []
+
+    class Recorder:
+        async def authorized(self, request: AuthRequest, accesses: Sequence[Access]) -> Grant:
+            seen.append((request, list(accesses)))
+            return Grant("x", accesses=tuple(accesses))
+
+    headers = [(b"authorization", b"Bearer t"), (b"host", b"reg:5000")]
+    grant = await authorize(Recorder(), headers, "POST", "repository", name="b", mount_from="a")
+    assert seen == [
+        (
+            AuthRequest("Bearer t", "reg:5000"),
+            [
+                Access("repository", "b", "pull"),
+                Access("repository", "b", "push"),
+                Access("repository", "a", "pull"),
+            ],
+        )
+    ]
+    assert grant.accesses == tuple(seen[0][1])

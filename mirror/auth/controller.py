@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from mirror.auth.access import REPOSITORY, Access, AuthRequest, Grant
+from mirror.auth.requirements import RouteKind, required_accesses
 
 NameKey = Callable[[str], str]
 
@@ -39,3 +40,18 @@ def policy_names(accesses: Sequence[Access], name_key: NameKey | None) -> list[A
     return [
         Access(a.type, name_key(a.name), a.action) if a.type == REPOSITORY else a for a in accesses
     ]
+
+
+async def authorize(
+    controller: AccessController,
+    headers: Sequence[tuple[bytes, bytes]],
+    method: str,
+    kind: RouteKind,
+    *,
+    name: str | None = None,
+    mount_from: str | None = None,
+) -> Grant:
+    """What the front end calls once per request: the accesses the request needs, checked
+    against the request's raw ASGI `headers`; raises `Challenge` like `authorized`."""
+    accesses = required_accesses(method, kind, name, mount_from)
+    return await controller.authorized(AuthRequest.from_asgi_headers(headers), accesses)
