@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -252,3 +253,18 @@ async def test_entries_written_by_apache_htpasswd(apache_htpasswd: Path) -> None
     assert await users.verify("alice", "s3cret")
     assert await users.verify("bob", "pässwörd")
     assert not await users.verify("alice", "s3cre")
+
+
+async def test_no_password_or_header_reaches_the_log(
+    htpasswd: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    controller = HtpasswdAccessController(realm="Registry", path=htpasswd)
+    request = basic("alice", "not-her-password")
+    with pytest.raises(Challenge) as caught:
+        await controller.authorized(request, PULL)
+    assert "user 'alice' failed to authenticate" in caplog.text
+    assert request.authorization is not None
+    for secret in ("not-her-password", request.authorization.split()[1]):
+        assert secret not in caplog.text
+        assert secret not in caught.value.reason and secret not in repr(caught.value.detail)

@@ -22,6 +22,7 @@ from mirror.auth.keys import jwk_thumbprint
 from mirror.auth.policyfile import parse_policy_yaml
 from mirror.auth.token import TokenAccessController
 from mirror.auth.tokenservice import TokenService, create_token_service, ensure_signing_key
+from mirror.auth.users import HtpasswdUsers
 
 pytestmark = pytest.mark.anyio
 SERVICE = "registry.test"
@@ -348,3 +349,30 @@ async def test_no_credential_or_token_reaches_the_log(
     assert "wonderland" not in caplog.text and "not-the-password" not in caplog.text
     assert body["token"] not in caplog.text and body["refresh_token"] not in caplog.text
     assert "token for 'alice': repository:team/app:pull" in caplog.text
+
+
+async def test_the_lifespan_protocol_is_answered(service: TokenService) -> None:
+    sent: list[dict[str, Any]] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await service({"type": "lifespan"}, receive, send)  # type: ignore[arg-type]
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_users_can_be_shared_with_the_htpasswd_controller(
+    htpasswd: Path, tmp_path: Path
+) -> None:
+    users = HtpasswdUsers(htpasswd)
+    app = create_token_service(
+        issuer=ISSUER, service=SERVICE, users=users, key_directory=tmp_path / "k"
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as c:
+        assert (await c.get("/token", headers=ALICE)).status_code == 200
+    assert await users.verify("alice", "wonderland")
+    assert users.bcrypt_checks == 1

@@ -34,6 +34,7 @@ def create_token_service(
     issuer: str,
     service: str,
     htpasswd: str | os.PathLike[str] | None = None,
+    users: HtpasswdUsers | None = None,
     key: SigningKey | None = None,
     key_path: str | os.PathLike[str] | None = None,
     certificate_path: str | os.PathLike[str] | None = None,
@@ -50,8 +51,9 @@ def create_token_service(
 
     The signing key is `key`, or the PEM at `key_path` (with `certificate_path` for an
     `x5c`), or the one kept in `key_directory` (generated on first start); exactly one
-    of the three. Users come from the `htpasswd` file (without one, every token is
-    anonymous). Without a `policy`, every valid user gets everything they ask for and
+    of the three. Users come from the `htpasswd` file, or `users` (to share one
+    verification cache with the htpasswd controller); without either, every token is
+    anonymous. Without a `policy`, every valid user gets everything they ask for and
     anonymous nothing, registry:2's meaning.
     """
     sources = [key is not None, key_path is not None, key_directory is not None]
@@ -74,6 +76,7 @@ def create_token_service(
         name_key=name_key,
         clock=clock,
     )
-    users = HtpasswdUsers(htpasswd) if htpasswd is not None else None
+    if users is None and htpasswd is not None:
+        users = HtpasswdUsers(htpasswd)
     refresh = RefreshTokens(key, issuer=issuer, lifetime=refresh_lifetime, clock=clock)
     return TokenService(token_issuer, users, realm=realm, path=path, refresh=refresh)

@@ -71,6 +71,9 @@ class TokenService:
         self.www_authenticate = auth_params("Basic", [("realm", realm)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
@@ -213,6 +216,17 @@ async def _form(request: Request) -> Mapping[str, str]:
             raise TokenRequestError(400, "invalid_request", f"{key[:32]!r} given twice")
         form[key] = value
     return form
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    # Nothing to start or stop: the key and the users are loaded when the app is built.
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def _error(exc: TokenRequestError) -> JSONResponse:
