@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.registryhttp", 2),
     ("mirror.upstream", 2),
     ("mirror.cache", 3),
+    ("mirror.auth", 3),
     ("mirror.events", 3),
     ("mirror.health", 3),
     ("mirror.proxy", 4),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +83,12 @@ def write_config(
     port: int,
     proxy_remoteurl: str | None = None,
     delete: bool = True,
+    auth: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write a docker-registry config.yml: filesystem storage under `root`, access log on."""
+    """Write a docker-registry config.yml: filesystem storage under `root`, access log on.
+
+    `auth` is the config's `auth` block as is (e.g. `{"token": {...}}`).
+    """
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
@@ -99,6 +103,8 @@ def write_config(
     }
     if proxy_remoteurl is not None:
         config["proxy"] = {"remoteurl": proxy_remoteurl}
+    if auth is not None:
+        config["auth"] = dict(auth)
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -110,6 +116,7 @@ def run_reference_registry(
     port: int | None = None,
     proxy_remoteurl: str | None = None,
     delete: bool = True,
+    auth: Mapping[str, object] | None = None,
     start_timeout: float = 15.0,
 ) -> Iterator[RegistryProcess]:
     """Run `docker-registry serve` on 127.0.0.1 with its storage, config and log in `tmpdir`.
@@ -123,7 +130,12 @@ def run_reference_registry(
         [port] if port is not None else (free_port() for _ in range(_BIND_RETRIES))
     )
     with serve_on_first_free_port(
-        tmpdir, ports, proxy_remoteurl=proxy_remoteurl, delete=delete, start_timeout=start_timeout
+        tmpdir,
+        ports,
+        proxy_remoteurl=proxy_remoteurl,
+        delete=delete,
+        auth=auth,
+        start_timeout=start_timeout,
     ) as registry:
         yield registry
 
@@ -135,6 +147,7 @@ def serve_on_first_free_port(
     *,
     proxy_remoteurl: str | None = None,
     delete: bool = True,
+    auth: Mapping[str, object] | None = None,
     start_timeout: float = 15.0,
 ) -> Iterator[RegistryProcess]:
     """Like `run_reference_registry`, trying `ports` in order while they are taken."""
@@ -149,7 +162,12 @@ def serve_on_first_free_port(
         busy: ProcessStartError | None = None
         for port in ports:
             write_config(
-                config_path, root=root, port=port, proxy_remoteurl=proxy_remoteurl, delete=delete
+                config_path,
+                root=root,
+                port=port,
+                proxy_remoteurl=proxy_remoteurl,
+                delete=delete,
+                auth=auth,
             )
             offset = log_path.stat().st_size if log_path.exists() else 0
             url = f"http://127.0.0.1:{port}"
