@@ -30,7 +30,7 @@ from mirror.coordination.metadata import (
 from mirror.coordination.redis_leases import RedisCoordinator
 from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.coordination.redisconn import redis_from_config
-from mirror.metrics import METRICS, MetricsRegistry
+from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp
 from mirror.proxy.call import Services
 from mirror.proxy.upkeep import Periodic
@@ -65,13 +65,13 @@ class Tuning:
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        body = metrics.render().encode()
+        body = metrics.render()
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+                    (b"content-type", CONTENT_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
