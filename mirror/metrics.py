@@ -24,7 +24,8 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from mirror.metrics_dir import MULTIPROC_ENV, forget_dead_processes
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -193,8 +194,6 @@ class MetricsRegistry:
         directory = multiprocess_dir()
         if directory is None:
             return generate_latest(self.collectors)
-        from mirror.metrics_dir import forget_dead_processes
-
         forget_dead_processes(directory)
         combined = CollectorRegistry()
         MultiProcessCollector(combined, path=directory)  # type: ignore[no-untyped-call]

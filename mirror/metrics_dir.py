@@ -15,9 +15,12 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Final
 
-from prometheus_client.multiprocess import mark_process_dead
-
+# Read by prometheus-client when it is first imported: the server's main process sets it
+# before it starts the workers, and imports nothing of prometheus-client itself (a forked
+# worker would inherit a single-process client).
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
 
 
@@ -48,6 +51,8 @@ def prepare(base: str | Path, pid: int | None = None) -> Path:
 
 def forget_dead_processes(directory: str | Path) -> list[int]:
     """Drop the live gauges of processes that no longer run; return their pids."""
+    from prometheus_client.multiprocess import mark_process_dead
+
     gone: set[int] = set()
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(directory):

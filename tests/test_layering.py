@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
     ("mirror.server", 5),
+    ("mirror.worker", 5),
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.

@@ -11,6 +11,7 @@ from pydantic import PlainSerializer, PlainValidator, field_validator, model_val
 
 from mirror.config.addresses import BaseURL, ListenAddress, split_host_port
 from mirror.settings import (
+    Duration,
     Integer,
     OneOf,
     Problem,
@@ -105,6 +106,12 @@ class HTTPConfig:
     workers: Integer = setting(default=1, ge=1, doc="worker processes")
     secret: Text = ignored(default="", why="upload state lives on the server")
     debug: Any = ignored(default=None, why="no debug server")
+    drain_timeout: Duration = setting(
+        default=25.0,
+        key="draintimeout",
+        doc="on SIGTERM: how long running requests and downloads may take to finish before "
+        "they are cut (below Kubernetes' default 30s grace period)",
+    )
 
     @field_validator("tls", mode="after")
     @classmethod

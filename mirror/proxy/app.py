@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mirror import logs
 from mirror.cache.fills.manager import FillManager
 from mirror.cache.pullthrough.resolver import MirrorResolver
 from mirror.cache.pullthrough.source import MirrorSource
@@ -313,13 +314,7 @@ async def _remove_tree(path: str) -> None:
 def create_app_from_env() -> DistributionApp:
     """The ASGI factory servers call in each worker: config path from MIRROR_CONFIG."""
     config = load_config(os.environ.get("MIRROR_CONFIG") or None)
-    logging.basicConfig(level=_LEVELS.get(config.log.level, logging.INFO))
+    if not logging.getLogger("mirror").handlers:
+        # Not under `mirror serve`, whose servers configure each worker's logging.
+        logs.configure(config.log.formatter, config.log.fields, config.log.level)
     return create_app(config)
-
-
-_LEVELS = {
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-}
