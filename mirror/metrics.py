@@ -17,7 +17,7 @@ removes their files).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 import prometheus_client
@@ -143,6 +143,12 @@ class MetricsRegistry:
     def __init__(self) -> None:
         self.collectors = CollectorRegistry(auto_describe=True)
         self._metrics: dict[str, _Metric] = {}
+        self._before_render: list[Callable[[], None]] = []
+
+    def before_render(self, update: Callable[[], None]) -> None:
+        """Have `update` bring figures kept elsewhere up to date before each `render`
+        (it must not raise)."""
+        self._before_render.append(update)
 
     def _known(self, name: str, kind: type[M], labels: tuple[str, ...]) -> M | None:
         existing = self._metrics.get(name)
@@ -191,6 +197,8 @@ class MetricsRegistry:
     def render(self) -> bytes:
         """The text exposition (format 0.0.4): this registry's values, or with several
         workers every worker's, added up as each metric says."""
+        for update in self._before_render:
+            update()
         directory = multiprocess_dir()
         if directory is None:
             return generate_latest(self.collectors)

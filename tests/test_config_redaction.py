@@ -144,13 +144,15 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
           filesystem: {rootdirectory: /srv, maxthreads: 4}
           cache: {blobdescriptor: redis}
           redirect: {disable: true}
-        http: {secret: s, debug: {addr: ":5001"}}
+        http: {secret: s}
         redis: {readtimeout: 1s, writetimeout: 1s, pool: {maxidle: 1}}
-        health: {storagedriver: {enabled: true}}
         """
     )
     dumped = config.redacted()
-    dumped["http"].pop("draintimeout")
+    for section in ("notifications", "health"):
+        dumped.pop(section)
+    for key in ("debug", "draintimeout"):
+        dumped["http"].pop(key)
     assert dumped == {
         "version": "0.1",
         "log": {"level": "info", "accesslog": {"disabled": False}, "formatter": "text"},

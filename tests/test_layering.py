@@ -30,7 +30,14 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.
-CONFIG_READERS = ("mirror.proxy.app", "mirror.__main__", "mirror.server", "mirror.config")
+CONFIG_READERS = (
+    "mirror.proxy.app",
+    # The composition root's part for notifications, health, debug listener and drain.
+    "mirror.proxy.operability",
+    "mirror.__main__",
+    "mirror.server",
+    "mirror.config",
+)
 
 
 def layer_of(module: str) -> int:
