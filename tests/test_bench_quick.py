@@ -25,7 +25,7 @@ from bench.upstreamlog import UpstreamWindow
 from tests.support.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOAD_NUMBERS = set(range(1, 11))
+WORKLOAD_NUMBERS = set(range(1, 12))
 
 
 def table_rows(output: str) -> list[list[str]]:

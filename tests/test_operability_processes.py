@@ -123,8 +123,9 @@ def test_sigterm_cuts_what_outlives_the_drain_timeout(server: str, tmp_path: Pat
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_two_workers_add_up_in_one_scrape(server: str, tmp_path: Path) -> None:
-    port = free_port()
-    with serve_mirror(tmp_path, port, server=server, workers=2) as served:
+    port, debug_port = free_port(), free_port()
+    debug = {"addr": f"127.0.0.1:{debug_port}", "prometheus": {"enabled": True, "path": "/m"}}
+    with serve_mirror(tmp_path, port, server=server, workers=2, http={"debug": debug}) as served:
         sent = 0
         before = base_requests(served.url)  # the readiness probe's
         directory = tmp_path / "mirror-root" / "_mirror" / "prometheus" / str(served.proc.pid)
@@ -144,11 +145,18 @@ def test_two_workers_add_up_in_one_scrape(server: str, tmp_path: Path) -> None:
         # Whichever worker answers a scrape, it counts every worker's requests.
         totals = [base_requests(served.url) for _ in range(6)]
         assert totals == [before + sent] * len(totals), Counter(totals)
+        # One debug listener for the server, with the same figures.
+        debug_url = f"http://127.0.0.1:{debug_port}"
+        assert base_requests(debug_url, "/m") == before + sent
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            health = client.get(f"{debug_url}/debug/health")
+        assert (health.status_code, health.json()) == (200, {})
+    assert served.log().count("debug listener on") == 1, served.log()
 
 
-def base_requests(url: str) -> float:
+def base_requests(url: str, path: str = "/metrics") -> float:
     with httpx.Client(trust_env=False, timeout=10) as client:
-        text = client.get(f"{url}/metrics").text
+        text = client.get(f"{url}{path}").text
     assert not [labels for labels, _ in samples(text, "mirror_fills_active") if "pid" in labels]
     found = sample(text, "mirror_http_requests_total", route="base", method="GET", status="200")
     return found or 0.0
