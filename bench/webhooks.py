@@ -19,7 +19,7 @@ from bench.results import Row, median, mirror_at_most
 from tests.support import skopeo
 from tests.support.mirrorproc import run_mirror
 
-PUSHES = 3
+PUSHES = 5
 BAR = 1.15  # within noise of the same push with no endpoint
 
 
