@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.registryhttp", 2),
     ("mirror.upstream", 2),
     ("mirror.cache", 3),
+    ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
     ("mirror.server", 5),

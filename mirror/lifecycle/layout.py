@@ -1,0 +1,138 @@
+"""The store layout as the collector walks it: bounded, concurrent driver calls.
+
+Every driver call goes through one gate (a semaphore), so a collection keeps at most
+`concurrency` calls in flight however its work is split into tasks; `map_bounded` keeps
+the number of waiting coroutines bounded too. Walks are streamed level by level or one
+directory at a time; nothing here lists a whole store into memory.
+
+A missing path is an answer (None, False or empty), never an error: the store may change
+under a running collection and half-written repositories are normal. Other driver
+errors propagate (`StorageDriverError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from mirror.digests import Digest
+from mirror.errors import DigestInvalid
+from mirror.store import paths
+from mirror.store.driver import FileInfo, PathNotFound, StorageDriver
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+CHUNK = 256  # coroutines started at once by map_bounded
+REPOSITORY_MARKERS = frozenset({"_manifests", "_layers", "_uploads"})
+
+
+async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]:
+    """`[await fn(item) for item in items]`, run concurrently a chunk at a time."""
+    results: list[R] = []
+    for start in range(0, len(items), CHUNK):
+        results += await asyncio.gather(*(fn(item) for item in items[start : start + CHUNK]))
+    return results
+
+
+class Layout:
+    """Gated access to one driver, with the walks the collector needs."""
+
+    def __init__(self, driver: StorageDriver, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.driver = driver
+        self._gate = asyncio.Semaphore(concurrency)
+
+    async def listdir(self, path: str) -> list[str]:
+        """Child names of a directory; empty when it does not exist."""
+        async with self._gate:
+            try:
+                return await self.driver.list(path)
+            except PathNotFound:
+                return []
+
+    async def stat(self, path: str) -> FileInfo | None:
+        async with self._gate:
+            try:
+                return await self.driver.stat(path)
+            except PathNotFound:
+                return None
+
+    async def get(self, path: str) -> bytes | None:
+        async with self._gate:
+            try:
+                return await self.driver.get_content(path)
+            except PathNotFound:
+                return None
+
+    async def delete(self, path: str) -> bool:
+        """Delete a file or tree; False when it was already gone."""
+        async with self._gate:
+            try:
+                await self.driver.delete(path)
+            except PathNotFound:
+                return False
+            return True
+
+    async def read_link(self, path: str) -> Digest | None:
+        """The digest in a link file; None when missing or not a digest."""
+        content = await self.get(path)
+        if content is None:
+            return None
+        try:
+            return Digest.parse(content.decode("ascii", "replace").strip())
+        except DigestInvalid:
+            return None
+
+    async def digests_under(self, base: str) -> list[Digest]:
+        """Digests named by ``base/<algorithm>/<hex>`` directories (invalid names skipped)."""
+        found: list[Digest] = []
+        for algorithm in await self.listdir(base):
+            for hex_ in await self.listdir(f"{base}/{algorithm}"):
+                try:
+                    found.append(Digest.parse(f"{algorithm}:{hex_}"))
+                except DigestInvalid:
+                    continue
+        return found
+
+    async def repositories(self) -> AsyncIterator[tuple[str, list[str]]]:
+        """``(name, child names)`` of every repository directory, breadth first.
+
+        A repository is a directory with `_manifests`, `_layers` or `_uploads`; names
+        nest (``a/b`` and ``a/b/c`` can both be repositories). Each level of the tree is
+        listed concurrently; only one level's directory names are held at a time.
+        """
+        level: list[str] = [""]
+        while level:
+
+            async def children(prefix: str) -> tuple[str, list[str]]:
+                path = f"{paths.REPOSITORIES}/{prefix}" if prefix else paths.REPOSITORIES
+                return prefix, await self.listdir(path)
+
+            next_level: list[str] = []
+            for start in range(0, len(level), CHUNK):
+                listed = await map_bounded(children, level[start : start + CHUNK])
+                for prefix, names in listed:
+                    if prefix and REPOSITORY_MARKERS.intersection(names):
+                        yield prefix, names
+                    next_level += [
+                        f"{prefix}/{name}" if prefix else name
+                        for name in names
+                        if not name.startswith("_")
+                    ]
+            level = next_level
+
+    async def blob_directories(self) -> AsyncIterator[tuple[str, list[str]]]:
+        """``(algorithm, hex names)`` of each ``blobs/<algorithm>/<xx>`` directory."""
+        for algorithm in await self.listdir(paths.BLOBS):
+            base = f"{paths.BLOBS}/{algorithm}"
+            prefixes = await self.listdir(base)
+            for start in range(0, len(prefixes), 16):
+
+                async def names(prefix: str, base: str = base) -> list[str]:
+                    return await self.listdir(f"{base}/{prefix}")
+
+                for listed in await map_bounded(names, prefixes[start : start + 16]):
+                    yield algorithm, listed

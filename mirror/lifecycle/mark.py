@@ -1,0 +1,175 @@
+"""The mark phase: every blob a kept manifest needs, repository by repository.
+
+Kept manifests: every manifest revision, or with `delete_untagged` only the tagged ones
+and what they bring along - the children of a kept index and the referrers (manifests
+whose `subject` is a kept manifest), transitively. Marked: each kept manifest's own blob
+and everything it references (config, layers, children). A tag whose revision link is
+missing still keeps its target's blob and references (conservative, and registry:2
+stores can have them).
+
+Repositories are scanned concurrently, a bounded number at a time; each holds only its
+own manifest graph while it is scanned. What outlives the scan is the marked set, the
+untagged manifests to remove (with their references, in case the sweep keeps them
+after all) and the layer links that point at not-yet-marked blobs (usually few).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mirror.digests import Digest
+from mirror.lifecycle.digestset import DigestSet, digest_of, key_of
+from mirror.lifecycle.layout import Layout, map_bounded
+from mirror.lifecycle.references import References, UnreadableManifest, references_of
+from mirror.lifecycle.report import Events
+from mirror.store import paths
+
+REPOSITORY_WORKERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UntaggedManifest:
+    """A manifest revision the mark phase did not keep."""
+
+    repository: str
+    digest: Digest
+    references: References | None
+
+
+@dataclass
+class MarkResult:
+    marked: DigestSet = field(default_factory=DigestSet)
+    # repository -> its untagged manifests (only with delete_untagged)
+    untagged: dict[str, list[UntaggedManifest]] = field(default_factory=dict)
+    # blob key -> repositories with a layer link to it, for blobs unmarked when seen
+    links: dict[bytes, list[str]] = field(default_factory=dict)
+
+
+def keep_closure(roots: Iterable[bytes], graph: Mapping[bytes, References | None]) -> set[bytes]:
+    """`roots` plus, transitively, the children of kept indexes and the referrers of kept
+    manifests, among the manifests of `graph` (roots outside it are kept as they are)."""
+    referrers: dict[bytes, list[bytes]] = {}
+    for key, refs in graph.items():
+        if refs is not None and refs.subject is not None:
+            referrers.setdefault(refs.subject, []).append(key)
+    kept: set[bytes] = set()
+    pending = list(roots)
+    while pending:
+        key = pending.pop()
+        if key in kept:
+            continue
+        kept.add(key)
+        refs = graph.get(key)
+        if refs is not None:
+            pending += [child for child in refs.children if child in graph]
+        pending += referrers.get(key, ())
+    return kept
+
+
+class Marker:
+    def __init__(self, layout: Layout, events: Events, *, delete_untagged: bool) -> None:
+        self._layout = layout
+        self._events = events
+        self._delete_untagged = delete_untagged
+        self.result = MarkResult()
+
+    async def run(self) -> MarkResult:
+        """Scan every repository; driver errors propagate (and must stop the sweep)."""
+        slots = asyncio.Semaphore(REPOSITORY_WORKERS)
+        tasks: set[asyncio.Task[None]] = set()
+        failure: list[BaseException] = []
+
+        async def scan(name: str, children: list[str]) -> None:
+            try:
+                await self._repository(name, children)
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                slots.release()
+
+        try:
+            async for name, children in self._layout.repositories():
+                if failure:
+                    break
+                await slots.acquire()
+                task = asyncio.create_task(scan(name, children))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        if failure:
+            raise failure[0]
+        return self.result
+
+    async def _repository(self, name: str, children: list[str]) -> None:
+        self._events.report.repositories += 1
+        lines = [name]
+        tags: list[Digest] = []
+        revisions: list[Digest] = []
+        if "_manifests" in children:
+            tags, revisions = await self._manifests_of(name)
+        nodes = {key_of(d): d for d in revisions}
+        roots = [key_of(d) for d in tags]
+        for key, digest in zip(roots, tags, strict=True):
+            nodes.setdefault(key, digest)
+        graph = dict(zip(nodes, await map_bounded(self._read, list(nodes.values())), strict=True))
+        kept = keep_closure(roots, graph) if self._delete_untagged else set(graph)
+        marked = self.result.marked
+        for key in kept:
+            lines.append(f"{name}: marking manifest {digest_of(key)} ")
+            marked.add_key(key)
+            refs = graph.get(key)
+            for ref in refs.blobs + refs.children if refs is not None else ():
+                if marked.add_key(ref):
+                    lines.append(f"{name}: marking blob {digest_of(ref)}")
+        if self._delete_untagged:
+            revision_keys = {key_of(d) for d in revisions}
+            untagged = [
+                UntaggedManifest(name, nodes[key], graph[key]) for key in revision_keys - kept
+            ]
+            if untagged:
+                self.result.untagged[name] = untagged
+        if "_layers" in children:
+            await self._links(name)
+        self._events.lines(lines)
+        self._events.report.manifests_marked += len(kept)
+
+    async def _manifests_of(self, name: str) -> tuple[list[Digest], list[Digest]]:
+        """(tag targets, manifest revisions with their link present) of a repository."""
+        layout = self._layout
+        tag_names = await layout.listdir(paths.tags_dir(name))
+        targets = await map_bounded(
+            lambda tag: layout.read_link(paths.tag_current(name, tag)), tag_names
+        )
+        listed = await layout.digests_under(f"{paths.manifests_dir(name)}/revisions")
+        # A revision directory without its link is a deleted manifest (registry:2 and
+        # mirror both delete just the link file).
+        present = await map_bounded(lambda d: layout.stat(paths.revision_link(name, d)), listed)
+        revisions = [d for d, info in zip(listed, present, strict=True) if info is not None]
+        return [d for d in targets if d is not None], revisions
+
+    async def _read(self, digest: Digest) -> References | None:
+        raw = await self._layout.get(paths.blob_data(digest))
+        if raw is None:
+            self._events.warning(f"manifest {digest} has no content in the blob store")
+            return None
+        try:
+            return references_of(raw)
+        except UnreadableManifest as exc:
+            self._events.warning(f"manifest {digest} is unreadable ({exc}); kept as it is")
+            return None
+
+    async def _links(self, name: str) -> None:
+        marked = self.result.marked
+        linked = await self._layout.digests_under(f"{paths.REPOSITORIES}/{name}/_layers")
+        unmarked = [d for d in linked if d not in marked]
+        present = await map_bounded(
+            lambda d: self._layout.stat(paths.layer_link(name, d)), unmarked
+        )
+        for digest, info in zip(unmarked, present, strict=True):
+            if info is not None:
+                self.result.links.setdefault(key_of(digest), []).append(name)
