@@ -29,7 +29,7 @@ import asyncio
 import logging
 import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from mirror.coordination.metadata import MetadataStore
@@ -111,6 +111,7 @@ class MetadataAccessLog:
         prefix: str = "",
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         retention: float = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not flush_interval > 0 or not retention > 0:
             raise ValueError("flush_interval and retention must be positive seconds")
@@ -118,6 +119,7 @@ class MetadataAccessLog:
         self._prefix = prefix
         self._flush_interval = flush_interval
         self._retention = retention
+        self._clock = clock
         self._pending: dict[str, float] = {}
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -129,7 +131,7 @@ class MetadataAccessLog:
         return f"{self._prefix}{DELETING_PREFIX}{digest}"
 
     async def touch(self, digests: Iterable[Digest], *, durable: bool = False) -> None:
-        now = time.time()
+        now = self._clock()
         keys = [self._access_key(digest) for digest in digests]
         if durable:
             await asyncio.gather(

@@ -29,10 +29,21 @@ REPOSITORY_MARKERS = frozenset({"_manifests", "_layers", "_uploads"})
 
 
 async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]:
-    """`[await fn(item) for item in items]`, run concurrently a chunk at a time."""
+    """`[await fn(item) for item in items]`, run concurrently a chunk at a time.
+
+    When one call raises, the others of its chunk are cancelled before the exception
+    propagates, so nothing goes on working (or deleting) behind the caller's back.
+    """
     results: list[R] = []
     for start in range(0, len(items), CHUNK):
-        results += await asyncio.gather(*(fn(item) for item in items[start : start + CHUNK]))
+        tasks = [asyncio.ensure_future(fn(item)) for item in items[start : start + CHUNK]]
+        try:
+            results += await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
     return results
 
 

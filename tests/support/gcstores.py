@@ -7,12 +7,14 @@ file under the layout, so a dry run can be proven to change nothing.
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mirror.digests import Digest
 from mirror.store import paths
-from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.driver import FileInfo, FileWriter, PathNotFound, StorageDriver
 from mirror.store.store import Store
 from mirror.types import Reference
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, descriptor, manifest_bytes, random_bytes
@@ -123,3 +125,48 @@ async def link_exists(driver: StorageDriver, path: str) -> bool:
     except PathNotFound:
         return False
     return True
+
+
+Hook = Callable[[str, str], Awaitable[None]]
+
+
+class ObservedDriver:
+    """A driver decorator that awaits `hook(operation, path)` before every call, so a
+    test can fail a call (raise from the hook) or act at an exact moment of a run."""
+
+    def __init__(self, inner: StorageDriver, hook: Hook) -> None:
+        self._inner = inner
+        self._hook = hook
+        self.name = inner.name
+
+    async def get_content(self, path: str) -> bytes:
+        await self._hook("get", path)
+        return await self._inner.get_content(path)
+
+    async def put_content(self, path: str, content: bytes) -> None:
+        await self._hook("put", path)
+        await self._inner.put_content(path, content)
+
+    async def reader(self, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
+        await self._hook("read", path)
+        return await self._inner.reader(path, offset)
+
+    async def writer(self, path: str, *, append: bool = False) -> FileWriter:
+        await self._hook("write", path)
+        return await self._inner.writer(path, append=append)
+
+    async def stat(self, path: str) -> FileInfo:
+        await self._hook("stat", path)
+        return await self._inner.stat(path)
+
+    async def list(self, path: str) -> builtins.list[str]:
+        await self._hook("list", path)
+        return await self._inner.list(path)
+
+    async def move(self, src: str, dst: str) -> None:
+        await self._hook("move", src)
+        await self._inner.move(src, dst)
+
+    async def delete(self, path: str) -> None:
+        await self._hook("delete", path)
+        await self._inner.delete(path)
