@@ -8,12 +8,36 @@ in a few.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from mirror.digests import Digest
 
 _CODES = {"sha256": b"\x01", "sha512": b"\x02"}
 _NAMES = {code[0]: name for name, code in _CODES.items()}
+_HEX = {
+    "sha256": re.compile(r"[0-9a-f]{64}").fullmatch,
+    "sha512": re.compile(r"[0-9a-f]{128}").fullmatch,
+}
+
+
+def key_from(algorithm: str, hex_: str) -> bytes | None:
+    """The key of ``algorithm:hex_``, or None when that is not a valid digest.
+
+    The same rules as `Digest.parse` (sha256 or sha512, lower-case hex of the right
+    length), checked with one match instead of a parse: the collector does this for
+    every directory name and every reference in the store.
+    """
+    match = _HEX.get(algorithm)
+    if match is None or match(hex_) is None:
+        return None
+    return _CODES[algorithm] + bytes.fromhex(hex_)
+
+
+def key_of_text(value: str) -> bytes | None:
+    """The key of a digest string such as ``sha256:ab12...``, or None when invalid."""
+    algorithm, _, hex_ = value.partition(":")
+    return key_from(algorithm, hex_)
 
 
 def key_of(digest: Digest) -> bytes:

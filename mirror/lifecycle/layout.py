@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
+from mirror.lifecycle.digestset import key_from
 from mirror.store import paths
 from mirror.store.driver import FileInfo, PathNotFound, StorageDriver
 
@@ -97,15 +98,15 @@ class Layout:
         except DigestInvalid:
             return None
 
-    async def digests_under(self, base: str) -> list[Digest]:
-        """Digests named by ``base/<algorithm>/<hex>`` directories (invalid names skipped)."""
-        found: list[Digest] = []
+    async def digests_under(self, base: str) -> list[tuple[bytes, Digest]]:
+        """``(key, digest)`` of each ``base/<algorithm>/<hex>`` directory (other names
+        are skipped)."""
+        found: list[tuple[bytes, Digest]] = []
         for algorithm in await self.listdir(base):
             for hex_ in await self.listdir(f"{base}/{algorithm}"):
-                try:
-                    found.append(Digest.parse(f"{algorithm}:{hex_}"))
-                except DigestInvalid:
-                    continue
+                key = key_from(algorithm, hex_)
+                if key is not None:
+                    found.append((key, Digest(algorithm, hex_)))
         return found
 
     async def repositories(self) -> AsyncIterator[tuple[str, list[str]]]:

@@ -26,7 +26,7 @@ from mirror.lifecycle.references import References, UnreadableManifest, referenc
 from mirror.lifecycle.report import Events
 from mirror.store import paths
 
-REPOSITORY_WORKERS = 8
+REPOSITORY_WORKERS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,16 +108,14 @@ class Marker:
     async def _repository(self, name: str, children: list[str]) -> None:
         self._events.report.repositories += 1
         lines = [name]
-        tags: list[Digest] = []
-        revisions: list[Digest] = []
-        if "_manifests" in children:
-            tags, revisions = await self._manifests_of(name)
-        nodes = {key_of(d): d for d in revisions}
+        manifests = self._manifests_of(name) if "_manifests" in children else _no_manifests()
+        links = self._layout.digests_under(f"{paths.REPOSITORIES}/{name}/_layers")
+        # Both listings at once: on an object store each is a round trip.
+        (tags, revisions, graph), linked = await asyncio.gather(
+            manifests, links if "_layers" in children else _nothing()
+        )
         roots = [key_of(d) for d in tags]
-        for key, digest in zip(roots, tags, strict=True):
-            nodes.setdefault(key, digest)
-        graph = dict(zip(nodes, await map_bounded(self._read, list(nodes.values())), strict=True))
-        kept = keep_closure(roots, graph) if self._delete_untagged else set(graph)
+        kept = keep_closure(roots, graph) if self._delete_untagged else graph.keys()
         marked = self.result.marked
         for key in kept:
             lines.append(f"{name}: marking manifest {digest_of(key)} ")
@@ -127,30 +125,51 @@ class Marker:
                 if marked.add_key(ref):
                     lines.append(f"{name}: marking blob {digest_of(ref)}")
         if self._delete_untagged:
-            revision_keys = {key_of(d) for d in revisions}
             untagged = [
-                UntaggedManifest(name, nodes[key], graph[key]) for key in revision_keys - kept
+                UntaggedManifest(name, digest_of(key), graph[key]) for key in revisions - kept
             ]
             if untagged:
                 self.result.untagged[name] = untagged
-        if "_layers" in children:
-            await self._links(name)
+        await self._links(name, linked)
         self._events.lines(lines)
         self._events.report.manifests_marked += len(kept)
 
-    async def _manifests_of(self, name: str) -> tuple[list[Digest], list[Digest]]:
-        """(tag targets, manifest revisions with their link present) of a repository."""
+    async def _manifests_of(self, name: str) -> _Manifests:
+        """A repository's tag targets, the keys of its manifest revisions (those with
+        their link present) and the references of both."""
         layout = self._layout
-        tag_names = await layout.listdir(paths.tags_dir(name))
-        targets = await map_bounded(
-            lambda tag: layout.read_link(paths.tag_current(name, tag)), tag_names
+
+        async def tag_targets() -> list[Digest | None]:
+            tag_names = await layout.listdir(paths.tags_dir(name))
+            return await map_bounded(
+                lambda tag: layout.read_link(paths.tag_current(name, tag)), tag_names
+            )
+
+        targets, listed = await asyncio.gather(
+            tag_targets(), layout.digests_under(f"{paths.manifests_dir(name)}/revisions")
         )
-        listed = await layout.digests_under(f"{paths.manifests_dir(name)}/revisions")
-        # A revision directory without its link is a deleted manifest (registry:2 and
-        # mirror both delete just the link file).
-        present = await map_bounded(lambda d: layout.stat(paths.revision_link(name, d)), listed)
-        revisions = [d for d, info in zip(listed, present, strict=True) if info is not None]
-        return [d for d in targets if d is not None], revisions
+
+        async def revision(digest: Digest) -> tuple[bool, References | None]:
+            # A revision directory without its link is a deleted manifest (registry:2
+            # and mirror both delete just the link file).
+            if await layout.stat(paths.revision_link(name, digest)) is None:
+                return False, None
+            return True, await self._read(digest)
+
+        graph: dict[bytes, References | None] = {}
+        revisions: set[bytes] = set()
+        read = await map_bounded(revision, [digest for _, digest in listed])
+        for (key, _), (present, refs) in zip(listed, read, strict=True):
+            if present:
+                revisions.add(key)
+                graph[key] = refs
+        tags = [d for d in targets if d is not None]
+        dangling = list({key_of(d): d for d in tags if key_of(d) not in graph}.items())
+        for (key, _), refs in zip(
+            dangling, await map_bounded(self._read, [d for _, d in dangling]), strict=True
+        ):
+            graph[key] = refs
+        return tags, revisions, graph
 
     async def _read(self, digest: Digest) -> References | None:
         raw = await self._layout.get(paths.blob_data(digest))
@@ -163,13 +182,25 @@ class Marker:
             self._events.warning(f"manifest {digest} is unreadable ({exc}); kept as it is")
             return None
 
-    async def _links(self, name: str) -> None:
+    async def _links(self, name: str, linked: list[tuple[bytes, Digest]]) -> None:
+        """Remember the layer links to blobs not marked so far (the sweep removes those
+        whose blob it deletes); usually few, as a repository references what it links."""
         marked = self.result.marked
-        linked = await self._layout.digests_under(f"{paths.REPOSITORIES}/{name}/_layers")
-        unmarked = [d for d in linked if d not in marked]
+        unmarked = [(key, d) for key, d in linked if not marked.has_key(key)]
         present = await map_bounded(
-            lambda d: self._layout.stat(paths.layer_link(name, d)), unmarked
+            lambda item: self._layout.stat(paths.layer_link(name, item[1])), unmarked
         )
-        for digest, info in zip(unmarked, present, strict=True):
+        for (key, _), info in zip(unmarked, present, strict=True):
             if info is not None:
-                self.result.links.setdefault(key_of(digest), []).append(name)
+                self.result.links.setdefault(key, []).append(name)
+
+
+_Manifests = tuple[list[Digest], set[bytes], dict[bytes, References | None]]
+
+
+async def _no_manifests() -> _Manifests:
+    return [], set(), {}
+
+
+async def _nothing() -> list[tuple[bytes, Digest]]:
+    return []

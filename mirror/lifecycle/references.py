@@ -14,9 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mirror.digests import Digest
-from mirror.errors import DigestInvalid
-from mirror.lifecycle.digestset import key_of
+from mirror.lifecycle.digestset import key_of_text
 
 
 class UnreadableManifest(ValueError):
@@ -38,12 +36,7 @@ class References:
 
 
 def _key(value: Any) -> bytes | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return key_of(Digest.parse(value))
-    except DigestInvalid:
-        return None
+    return key_of_text(value) if isinstance(value, str) else None
 
 
 def _descriptor_keys(items: Any, field: str = "digest") -> list[bytes]:

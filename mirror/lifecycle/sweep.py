@@ -13,8 +13,7 @@ its references back into the marked set before any blob is swept.
 from __future__ import annotations
 
 from mirror.digests import Digest
-from mirror.errors import DigestInvalid
-from mirror.lifecycle.digestset import digest_of, key_of
+from mirror.lifecycle.digestset import digest_of, key_from, key_of
 from mirror.lifecycle.guard import SweepGuard
 from mirror.lifecycle.layout import Layout, map_bounded
 from mirror.lifecycle.mark import MarkResult, UntaggedManifest, keep_closure
@@ -22,6 +21,8 @@ from mirror.lifecycle.references import References
 from mirror.lifecycle.report import Events
 from mirror.store import paths
 from mirror.store.driver import StorageDriverError
+
+BATCH = 256  # unmarked blobs examined and deleted concurrently
 
 
 class Sweeper:
@@ -73,8 +74,8 @@ class Sweeper:
                 lambda tag: layout.digests_under(f"{paths.tag_dir(name, tag)}/index"), tag_names
             )
             for tag, listed in zip(tag_names, indexes, strict=True):
-                for digest in listed:
-                    history.setdefault(key_of(digest), []).append(tag)
+                for key, _ in listed:
+                    history.setdefault(key, []).append(tag)
         removed = await map_bounded(
             lambda m: self._remove_manifest(name, m, history.get(key_of(m.digest), [])),
             removable,
@@ -117,29 +118,34 @@ class Sweeper:
     ) -> None:
         layout, digest = self._layout, manifest.digest
         # Tag history entries first (registry:2 removes them too), then the revision.
+        # Like registry:2, only the link files go: removing their directories could
+        # race with a push writing a new link into one.
         await map_bounded(
-            lambda tag: layout.delete(_parent(paths.tag_index_link(name, tag, digest))),
+            lambda tag: layout.delete(paths.tag_index_link(name, tag, digest)),
             tag_names,
         )
-        await layout.delete(_parent(paths.revision_link(name, digest)))
+        await layout.delete(paths.revision_link(name, digest))
         refs = manifest.references
         if refs is not None and refs.subject is not None:
             subject = digest_of(refs.subject)
-            await layout.delete(_parent(paths.referrer_link(name, subject, digest)))
+            await layout.delete(paths.referrer_link(name, subject, digest))
 
     async def blobs(self) -> None:
         marked = self._marks.marked
+        candidates: list[Digest] = []
         async for algorithm, names in self._layout.blob_directories():
-            candidates: list[Digest] = []
             for hex_ in names:
-                try:
-                    digest = Digest.parse(f"{algorithm}:{hex_}")
-                except DigestInvalid:
+                key = key_from(algorithm, hex_)
+                if key is None:
                     self._events.warning(f"blob directory {algorithm}/{hex_} is not a digest")
-                    continue
-                if digest not in marked:
-                    candidates.append(digest)
-            await map_bounded(self._blob, candidates)
+                elif not marked.has_key(key):
+                    candidates.append(Digest(algorithm, hex_))
+            # Batches span several prefix directories: deletions in one directory wait
+            # for each other in the kernel (on the local file system), others do not.
+            if len(candidates) >= BATCH:
+                await map_bounded(self._blob, candidates)
+                candidates = []
+        await map_bounded(self._blob, candidates)
 
     async def _blob(self, digest: Digest) -> None:
         layout = self._layout
@@ -165,7 +171,7 @@ class Sweeper:
                     self._events.kept("blob", digest, reason)
                     return
                 for name in linked:
-                    await layout.delete(_parent(paths.layer_link(name, digest)))
+                    await layout.delete(paths.layer_link(name, digest))
                 await layout.delete(paths.blob_dir(digest))
         except StorageDriverError as exc:
             self._events.error(f"removing blob {digest} failed: {exc}")
@@ -176,7 +182,3 @@ class Sweeper:
         self._events.blob_removed(digest, size)
         for name in linked:
             self._events.link_removed(name, digest)
-
-
-def _parent(path: str) -> str:
-    return path.rpartition("/")[0]
