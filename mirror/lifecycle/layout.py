@@ -25,26 +25,37 @@ from mirror.store.driver import FileInfo, PathNotFound, StorageDriver
 T = TypeVar("T")
 R = TypeVar("R")
 
-CHUNK = 256  # coroutines started at once by map_bounded
+CHUNK = 256  # directories listed at once by the repository walk
+WORKERS = 16  # coroutines per map_bounded call
 REPOSITORY_MARKERS = frozenset({"_manifests", "_layers", "_uploads"})
 
 
 async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T]) -> list[R]:
-    """`[await fn(item) for item in items]`, run concurrently a chunk at a time.
+    """`[await fn(item) for item in items]`, with up to WORKERS calls at a time.
 
-    When one call raises, the others of its chunk are cancelled before the exception
-    propagates, so nothing goes on working (or deleting) behind the caller's back.
+    A few worker coroutines take the items in turn, rather than one task per item:
+    calls that complete without waiting (a local driver's stat or small read) then cost
+    no scheduling at all, and calls that wait (a thread hop, a network round trip)
+    still overlap. When one call raises, the other workers are cancelled before the
+    exception propagates, so nothing goes on working (or deleting) behind the caller.
     """
-    results: list[R] = []
-    for start in range(0, len(items), CHUNK):
-        tasks = [asyncio.ensure_future(fn(item)) for item in items[start : start + CHUNK]]
-        try:
-            results += await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+    results: list[R] = [None] * len(items)  # type: ignore[list-item]
+    if len(items) <= 1:
+        return [await fn(item) for item in items]
+    position = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in position:
+            results[index] = await fn(items[index])
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(WORKERS, len(items)))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return results
 
 

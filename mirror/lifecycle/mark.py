@@ -108,11 +108,11 @@ class Marker:
     async def _repository(self, name: str, children: list[str]) -> None:
         self._events.report.repositories += 1
         lines = [name]
-        manifests = self._manifests_of(name) if "_manifests" in children else _no_manifests()
-        links = self._layout.digests_under(f"{paths.REPOSITORIES}/{name}/_layers")
+        layers = f"{paths.REPOSITORIES}/{name}/_layers"
         # Both listings at once: on an object store each is a round trip.
         (tags, revisions, graph), linked = await asyncio.gather(
-            manifests, links if "_layers" in children else _nothing()
+            self._manifests_of(name) if "_manifests" in children else _no_manifests(),
+            self._layout.digests_under(layers) if "_layers" in children else _nothing(),
         )
         roots = [key_of(d) for d in tags]
         kept = keep_closure(roots, graph) if self._delete_untagged else graph.keys()
