@@ -23,7 +23,8 @@ applies, as with registry:2 plus its missing grace period.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from mirror.coordination.accesslog import AccessLog, DeletionMarks
@@ -63,21 +64,24 @@ class SweepGuard:
         return None
 
     @asynccontextmanager
-    async def deleting(self, digest: Digest) -> AsyncIterator[str | None]:
-        """Mark `digest`, re-check it, and yield None when the deletion may go ahead
-        (delete inside the block) or the reason to keep it. The mark is withdrawn on
-        exit. Raises CollectionStopped when the collection must stop."""
+    async def deleting(self, digests: Sequence[Digest]) -> AsyncIterator[list[str | None]]:
+        """Mark `digests`, re-check them, and yield for each None when its deletion may
+        go ahead (delete inside the block) or the reason to keep it. The marks are
+        withdrawn on exit. Raises CollectionStopped when the collection must stop."""
         if self._stop is not None and self._stop():
             raise CollectionStopped("the garbage collection lease was lost")
-        if self._marks is not None:
-            await self._marks.mark(digest, self._mark_ttl)
+        marks = self._marks
+        if marks is not None:
+            await asyncio.gather(*(marks.mark(digest, self._mark_ttl) for digest in digests))
         try:
-            reason = None
+            reasons: list[str | None] = [None] * len(digests)
             if self._log is not None:
-                used = (await self._log.last_used([digest]))[0]
-                if used is not None and used >= self.cutoff:
-                    reason = "used"
-            yield reason
+                used = await self._log.last_used(digests)
+                reasons = [
+                    "used" if moment is not None and moment >= self.cutoff else None
+                    for moment in used
+                ]
+            yield reasons
         finally:
-            if self._marks is not None:
-                await self._marks.unmark(digest)
+            if marks is not None:
+                await asyncio.gather(*(marks.unmark(digest) for digest in digests))

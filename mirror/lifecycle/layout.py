@@ -19,13 +19,21 @@ from typing import TypeVar
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
 from mirror.lifecycle.digestset import key_from
+from mirror.lifecycle.localbatch import LocalBatch
 from mirror.store import paths
-from mirror.store.driver import FileInfo, PathNotFound, StorageDriver
+from mirror.store.driver import (
+    FileInfo,
+    LocalPath,
+    PathNotFound,
+    StorageDriver,
+    StorageDriverError,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 CHUNK = 256  # directories listed at once by the repository walk
+BATCH_CALL = 128  # paths per batched call on a local driver
 WORKERS = 16  # coroutines per map_bounded call
 REPOSITORY_MARKERS = frozenset({"_manifests", "_layers", "_uploads"})
 
@@ -67,6 +75,7 @@ class Layout:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.driver = driver
         self._gate = asyncio.Semaphore(concurrency)
+        self._batch = LocalBatch(driver) if isinstance(driver, LocalPath) else None
 
     async def listdir(self, path: str) -> list[str]:
         """Child names of a directory; empty when it does not exist."""
@@ -75,6 +84,34 @@ class Layout:
                 return await self.driver.list(path)
             except PathNotFound:
                 return []
+
+    async def listdirs(self, paths: Sequence[str]) -> list[list[str]]:
+        """`listdir` of each path, in order: batched on a local driver (`localbatch`)."""
+        if self._batch is None:
+            return await map_bounded(self.listdir, paths)
+        found: list[list[str]] = []
+        for start in range(0, len(paths), BATCH_CALL):
+            async with self._gate:
+                found += await self._batch.listdirs(paths[start : start + BATCH_CALL])
+        return found
+
+    async def delete_many(self, paths: Sequence[str]) -> list[bool | StorageDriverError]:
+        """`delete` of each path (in order when batched, on a local driver, else
+        concurrently): True, False when already gone, or the error that kept it; one
+        failure does not stop the others."""
+        if self._batch is None:
+            return await map_bounded(self._delete_one, paths)
+        done: list[bool | StorageDriverError] = []
+        for start in range(0, len(paths), BATCH_CALL):
+            async with self._gate:
+                done += await self._batch.delete(paths[start : start + BATCH_CALL])
+        return done
+
+    async def _delete_one(self, path: str) -> bool | StorageDriverError:
+        try:
+            return await self.delete(path)
+        except StorageDriverError as exc:
+            return exc
 
     async def stat(self, path: str) -> FileInfo | None:
         async with self._gate:
@@ -112,12 +149,24 @@ class Layout:
     async def digests_under(self, base: str) -> list[tuple[bytes, Digest]]:
         """``(key, digest)`` of each ``base/<algorithm>/<hex>`` directory (other names
         are skipped)."""
-        found: list[tuple[bytes, Digest]] = []
-        for algorithm in await self.listdir(base):
-            for hex_ in await self.listdir(f"{base}/{algorithm}"):
+        return (await self.digests_under_many([base]))[0]
+
+    async def digests_under_many(self, bases: Sequence[str]) -> list[list[tuple[bytes, Digest]]]:
+        """`digests_under` of each base, in two batched rounds of listings."""
+        return await self.digests_in(bases, await self.listdirs(bases))
+
+    async def digests_in(
+        self, bases: Sequence[str], algorithms: Sequence[list[str]]
+    ) -> list[list[tuple[bytes, Digest]]]:
+        """Like `digests_under_many`, given the listings of the bases themselves."""
+        pairs = [(i, a) for i, names in enumerate(algorithms) for a in names]
+        listed = await self.listdirs([f"{bases[i]}/{a}" for i, a in pairs])
+        found: list[list[tuple[bytes, Digest]]] = [[] for _ in bases]
+        for (i, algorithm), names in zip(pairs, listed, strict=True):
+            for hex_ in names:
                 key = key_from(algorithm, hex_)
                 if key is not None:
-                    found.append((key, Digest(algorithm, hex_)))
+                    found[i].append((key, Digest(algorithm, hex_)))
         return found
 
     async def repositories(self) -> AsyncIterator[tuple[str, list[str]]]:
@@ -129,15 +178,13 @@ class Layout:
         """
         level: list[str] = [""]
         while level:
-
-            async def children(prefix: str) -> tuple[str, list[str]]:
-                path = f"{paths.REPOSITORIES}/{prefix}" if prefix else paths.REPOSITORIES
-                return prefix, await self.listdir(path)
-
             next_level: list[str] = []
             for start in range(0, len(level), CHUNK):
-                listed = await map_bounded(children, level[start : start + CHUNK])
-                for prefix, names in listed:
+                prefixes = level[start : start + CHUNK]
+                listed = await self.listdirs(
+                    [f"{paths.REPOSITORIES}/{p}" if p else paths.REPOSITORIES for p in prefixes]
+                )
+                for prefix, names in zip(prefixes, listed, strict=True):
                     if prefix and REPOSITORY_MARKERS.intersection(names):
                         yield prefix, names
                     next_level += [
@@ -153,9 +200,6 @@ class Layout:
             base = f"{paths.BLOBS}/{algorithm}"
             prefixes = await self.listdir(base)
             for start in range(0, len(prefixes), 16):
-
-                async def names(prefix: str, base: str = base) -> list[str]:
-                    return await self.listdir(f"{base}/{prefix}")
-
-                for listed in await map_bounded(names, prefixes[start : start + 16]):
+                chunk = prefixes[start : start + 16]
+                for listed in await self.listdirs([f"{base}/{prefix}" for prefix in chunk]):
                     yield algorithm, listed

@@ -108,12 +108,7 @@ class Marker:
     async def _repository(self, name: str, children: list[str]) -> None:
         self._events.report.repositories += 1
         lines = [name]
-        layers = f"{paths.REPOSITORIES}/{name}/_layers"
-        # Both listings at once: on an object store each is a round trip.
-        (tags, revisions, graph), linked = await asyncio.gather(
-            self._manifests_of(name) if "_manifests" in children else _no_manifests(),
-            self._layout.digests_under(layers) if "_layers" in children else _nothing(),
-        )
+        tags, revisions, graph, linked = await self._listings(name, children)
         roots = [key_of(d) for d in tags]
         kept = keep_closure(roots, graph) if self._delete_untagged else graph.keys()
         marked = self.result.marked
@@ -134,19 +129,23 @@ class Marker:
         self._events.lines(lines)
         self._events.report.manifests_marked += len(kept)
 
-    async def _manifests_of(self, name: str) -> _Manifests:
+    async def _listings(self, name: str, children: list[str]) -> _Listings:
         """A repository's tag targets, the keys of its manifest revisions (those with
-        their link present) and the references of both."""
+        their link present), the references of both, and its layer links. The listings
+        go in two batched rounds (on an object store each listing is a round trip)."""
         layout = self._layout
-
-        async def tag_targets() -> list[Digest | None]:
-            tag_names = await layout.listdir(paths.tags_dir(name))
-            return await map_bounded(
-                lambda tag: layout.read_link(paths.tag_current(name, tag)), tag_names
-            )
-
-        targets, listed = await asyncio.gather(
-            tag_targets(), layout.digests_under(f"{paths.manifests_dir(name)}/revisions")
+        has_manifests = "_manifests" in children
+        bases = [f"{paths.manifests_dir(name)}/revisions"] if has_manifests else []
+        if "_layers" in children:
+            bases.append(f"{paths.REPOSITORIES}/{name}/_layers")
+        singles = [paths.tags_dir(name)] if has_manifests else []
+        first = await layout.listdirs(singles + bases)
+        tag_names = first[0] if has_manifests else []
+        listed = await layout.digests_in(bases, first[len(singles) :])
+        revision_dirs = listed[0] if has_manifests else []
+        linked = listed[-1] if "_layers" in children else []
+        targets = await map_bounded(
+            lambda tag: layout.read_link(paths.tag_current(name, tag)), tag_names
         )
 
         async def revision(digest: Digest) -> tuple[bool, References | None]:
@@ -158,8 +157,8 @@ class Marker:
 
         graph: dict[bytes, References | None] = {}
         revisions: set[bytes] = set()
-        read = await map_bounded(revision, [digest for _, digest in listed])
-        for (key, _), (present, refs) in zip(listed, read, strict=True):
+        read = await map_bounded(revision, [digest for _, digest in revision_dirs])
+        for (key, _), (present, refs) in zip(revision_dirs, read, strict=True):
             if present:
                 revisions.add(key)
                 graph[key] = refs
@@ -169,7 +168,7 @@ class Marker:
             dangling, await map_bounded(self._read, [d for _, d in dangling]), strict=True
         ):
             graph[key] = refs
-        return tags, revisions, graph
+        return tags, revisions, graph, linked
 
     async def _read(self, digest: Digest) -> References | None:
         raw = await self._layout.get(paths.blob_data(digest))
@@ -195,12 +194,6 @@ class Marker:
                 self.result.links.setdefault(key, []).append(name)
 
 
-_Manifests = tuple[list[Digest], set[bytes], dict[bytes, References | None]]
-
-
-async def _no_manifests() -> _Manifests:
-    return [], set(), {}
-
-
-async def _nothing() -> list[tuple[bytes, Digest]]:
-    return []
+_Listings = tuple[
+    list[Digest], set[bytes], dict[bytes, References | None], list[tuple[bytes, Digest]]
+]

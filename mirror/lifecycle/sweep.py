@@ -12,6 +12,8 @@ its references back into the marked set before any blob is swept.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mirror.digests import Digest
 from mirror.lifecycle.digestset import digest_of, key_from, key_of
 from mirror.lifecycle.guard import SweepGuard
@@ -22,7 +24,8 @@ from mirror.lifecycle.report import Events
 from mirror.store import paths
 from mirror.store.driver import StorageDriverError
 
-BATCH = 256  # unmarked blobs examined and deleted concurrently
+BATCH = 256  # unmarked blobs or untagged manifests examined at once
+BATCH_CALL = 32  # deleted under one set of deletion marks
 
 
 class Sweeper:
@@ -76,13 +79,12 @@ class Sweeper:
             for tag, listed in zip(tag_names, indexes, strict=True):
                 for key, _ in listed:
                     history.setdefault(key, []).append(tag)
-        removed = await map_bounded(
-            lambda m: self._remove_manifest(name, m, history.get(key_of(m.digest), [])),
-            removable,
-        )
-        for manifest, done in zip(removable, removed, strict=True):
-            if not done:
-                self._mark(manifest)
+        for start in range(0, len(removable), BATCH):
+            batch = removable[start : start + BATCH]
+            removed = await self._remove_manifests(name, batch, history)
+            for manifest, done in zip(batch, removed, strict=True):
+                if not done:
+                    self._mark(manifest)
 
     def _mark(self, manifest: UntaggedManifest) -> None:
         marked = self._marks.marked
@@ -91,44 +93,48 @@ class Sweeper:
             for key in manifest.references.blobs + manifest.references.children:
                 marked.add_key(key)
 
-    async def _remove_manifest(
-        self, name: str, manifest: UntaggedManifest, tag_names: list[str]
-    ) -> bool:
-        """Remove one revision, its tag history entries (under `tag_names`) and its
-        referrers entry; False when it stays after all (kept by the final check, or a
-        driver error)."""
-        digest = manifest.digest
+    async def _remove_manifests(
+        self, name: str, batch: list[UntaggedManifest], history: dict[bytes, list[str]]
+    ) -> list[bool]:
+        """Remove revisions with their tag history entries (registry:2 removes them too)
+        and referrers entries; False for each one that stays after all (kept by the
+        final check, or a driver error)."""
         if self._dry_run:
-            self._events.manifest_removed(name, digest)
-            return True
-        try:
-            async with self._guard.deleting(digest) as reason:
+            for manifest in batch:
+                self._events.manifest_removed(name, manifest.digest)
+            return [True] * len(batch)
+        layout = self._layout
+        async with self._guard.deleting([m.digest for m in batch]) as reasons:
+            going = []
+            for manifest, reason in zip(batch, reasons, strict=True):
                 if reason is not None:
-                    self._events.kept("manifest", digest, reason)
-                    return False
-                await self._remove_revision(name, manifest, tag_names)
-        except StorageDriverError as exc:
-            self._events.error(f"{name}: removing manifest {digest} failed: {exc}")
-            return False
-        self._events.manifest_removed(name, digest)
-        return True
-
-    async def _remove_revision(
-        self, name: str, manifest: UntaggedManifest, tag_names: list[str]
-    ) -> None:
-        layout, digest = self._layout, manifest.digest
-        # Tag history entries first (registry:2 removes them too), then the revision.
-        # Like registry:2, only the link files go: removing their directories could
-        # race with a push writing a new link into one.
-        await map_bounded(
-            lambda tag: layout.delete(paths.tag_index_link(name, tag, digest)),
-            tag_names,
-        )
-        await layout.delete(paths.revision_link(name, digest))
-        refs = manifest.references
-        if refs is not None and refs.subject is not None:
-            subject = digest_of(refs.subject)
-            await layout.delete(paths.referrer_link(name, subject, digest))
+                    self._events.kept("manifest", manifest.digest, reason)
+                else:
+                    going.append(manifest)
+            # Like registry:2, only link files go: removing their directories could
+            # race with a push writing a new link into one. The revision link last: a
+            # manifest that keeps it stays whole.
+            extra = [
+                paths.tag_index_link(name, tag, m.digest)
+                for m in going
+                for tag in history.get(key_of(m.digest), ())
+            ] + [
+                paths.referrer_link(name, digest_of(m.references.subject), m.digest)
+                for m in going
+                if m.references is not None and m.references.subject is not None
+            ]
+            for path, result in zip(extra, await layout.delete_many(extra), strict=True):
+                if isinstance(result, StorageDriverError):
+                    self._events.error(f"removing {path} failed: {result}")
+            results = await layout.delete_many([paths.revision_link(name, m.digest) for m in going])
+        gone: set[int] = set()
+        for manifest, result in zip(going, results, strict=True):
+            if isinstance(result, StorageDriverError):
+                self._events.error(f"{name}: removing manifest {manifest.digest} failed: {result}")
+            else:
+                gone.add(id(manifest))
+                self._events.manifest_removed(name, manifest.digest)
+        return [id(m) in gone for m in batch]
 
     async def blobs(self) -> None:
         marked = self._marks.marked
@@ -143,42 +149,72 @@ class Sweeper:
             # Batches span several prefix directories: deletions in one directory wait
             # for each other in the kernel (on the local file system), others do not.
             if len(candidates) >= BATCH:
-                await map_bounded(self._blob, candidates)
+                await self._sweep_blobs(candidates)
                 candidates = []
-        await map_bounded(self._blob, candidates)
+        await self._sweep_blobs(candidates)
 
-    async def _blob(self, digest: Digest) -> None:
+    async def _sweep_blobs(self, digests: list[Digest]) -> None:
+        examined = await map_bounded(self._examine, digests)
+        found = [candidate for candidate in examined if candidate is not None]
+        if self._dry_run:
+            for candidate in found:
+                self._blob_removed(candidate)
+            return
+        for start in range(0, len(found), BATCH_CALL):
+            await self._delete_blobs(found[start : start + BATCH_CALL])
+
+    async def _examine(self, digest: Digest) -> _Candidate | None:
+        """The blob as a deletion candidate, or None when it must stay (no content yet,
+        or modified or used within the grace delay)."""
         layout = self._layout
         data = await layout.stat(paths.blob_data(digest))
         if data is None:
-            return  # no content yet: an ingest in progress, or an empty directory
+            return None  # no content yet: an ingest in progress, or an empty directory
         repositories = self._marks.links.get(key_of(digest), [])
-        links = await map_bounded(
-            lambda name: layout.stat(paths.layer_link(name, digest)), repositories
-        )
+        links = [await layout.stat(paths.layer_link(name, digest)) for name in repositories]
         mtimes = [data.mtime] + [link.mtime for link in links if link is not None]
         reason = await self._guard.recent(digest, mtimes)
         if reason is not None:
             self._events.kept("blob", digest, reason)
-            return
+            return None
         linked = [name for name, link in zip(repositories, links, strict=True) if link]
-        if self._dry_run:
-            self._blob_removed(digest, data.size, linked)
-            return
-        try:
-            async with self._guard.deleting(digest) as reason:
-                if reason is not None:
-                    self._events.kept("blob", digest, reason)
-                    return
-                for name in linked:
-                    await layout.delete(paths.layer_link(name, digest))
-                await layout.delete(paths.blob_dir(digest))
-        except StorageDriverError as exc:
-            self._events.error(f"removing blob {digest} failed: {exc}")
-            return
-        self._blob_removed(digest, data.size, linked)
+        return _Candidate(digest, data.size, linked)
 
-    def _blob_removed(self, digest: Digest, size: int, linked: list[str]) -> None:
-        self._events.blob_removed(digest, size)
-        for name in linked:
-            self._events.link_removed(name, digest)
+    async def _delete_blobs(self, batch: list[_Candidate]) -> None:
+        layout = self._layout
+        async with self._guard.deleting([c.digest for c in batch]) as reasons:
+            going = []
+            for candidate, reason in zip(batch, reasons, strict=True):
+                if reason is not None:
+                    self._events.kept("blob", candidate.digest, reason)
+                else:
+                    going.append(candidate)
+            # Links before content: a crash in between leaves an unlinked blob. A blob
+            # whose link could not be removed stays, to stay consistent.
+            links = [(c, paths.layer_link(name, c.digest)) for c in going for name in c.linked]
+            failed: set[int] = set()
+            for (candidate, path), result in zip(
+                links, await layout.delete_many([path for _, path in links]), strict=True
+            ):
+                if isinstance(result, StorageDriverError):
+                    self._events.error(f"removing {path} failed: {result}")
+                    failed.add(id(candidate))
+            going = [c for c in going if id(c) not in failed]
+            results = await layout.delete_many([paths.blob_dir(c.digest) for c in going])
+        for candidate, result in zip(going, results, strict=True):
+            if isinstance(result, StorageDriverError):
+                self._events.error(f"removing blob {candidate.digest} failed: {result}")
+            else:
+                self._blob_removed(candidate)
+
+    def _blob_removed(self, candidate: _Candidate) -> None:
+        self._events.blob_removed(candidate.digest, candidate.size)
+        for name in candidate.linked:
+            self._events.link_removed(name, candidate.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    digest: Digest
+    size: int
+    linked: list[str]
