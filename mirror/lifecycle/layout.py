@@ -13,7 +13,7 @@ errors propagate (`StorageDriverError`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import TypeVar
 
 from mirror.digests import Digest
@@ -65,6 +65,49 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T]) -> li
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     return results
+
+
+class BoundedTasks:
+    """Background tasks, at most `limit` running at once; the first failure stops
+    `submit` from starting more and is raised by `submit` or `drain`."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    async def submit(self, job: Awaitable[None]) -> None:
+        """Start `job` once a slot is free (raises an earlier job's failure instead)."""
+        await self._slots.acquire()
+        if self._failure is not None:
+            self._slots.release()
+            if isinstance(job, Coroutine):
+                job.close()
+            raise self._failure
+        task = asyncio.ensure_future(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Awaitable[None]) -> None:
+        try:
+            await job
+        except BaseException as exc:
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            self._slots.release()
+
+    async def drain(self) -> None:
+        """Wait for every job; raise the first failure."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+        if self._failure is not None:
+            raise self._failure
+
+    async def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class Layout:

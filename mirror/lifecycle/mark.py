@@ -15,13 +15,12 @@ after all) and the layer links that point at not-yet-marked blobs (usually few).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mirror.digests import Digest
 from mirror.lifecycle.digestset import DigestSet, digest_of, key_of
-from mirror.lifecycle.layout import Layout, map_bounded
+from mirror.lifecycle.layout import BoundedTasks, Layout, map_bounded
 from mirror.lifecycle.references import References, UnreadableManifest, references_of
 from mirror.lifecycle.report import Events
 from mirror.store import paths
@@ -77,32 +76,13 @@ class Marker:
 
     async def run(self) -> MarkResult:
         """Scan every repository; driver errors propagate (and must stop the sweep)."""
-        slots = asyncio.Semaphore(REPOSITORY_WORKERS)
-        tasks: set[asyncio.Task[None]] = set()
-        failure: list[BaseException] = []
-
-        async def scan(name: str, children: list[str]) -> None:
-            try:
-                await self._repository(name, children)
-            except BaseException as exc:
-                failure.append(exc)
-            finally:
-                slots.release()
-
+        scans = BoundedTasks(REPOSITORY_WORKERS)
         try:
             async for name, children in self._layout.repositories():
-                if failure:
-                    break
-                await slots.acquire()
-                task = asyncio.create_task(scan(name, children))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            await asyncio.gather(*tasks)
+                await scans.submit(self._repository(name, children))
+            await scans.drain()
         finally:
-            for task in tasks:
-                task.cancel()
-        if failure:
-            raise failure[0]
+            await scans.cancel()
         return self.result
 
     async def _repository(self, name: str, children: list[str]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mirror.digests import Digest
 from mirror.lifecycle.digestset import digest_of, key_from, key_of
 from mirror.lifecycle.guard import SweepGuard
-from mirror.lifecycle.layout import Layout, map_bounded
+from mirror.lifecycle.layout import BoundedTasks, Layout, map_bounded
 from mirror.lifecycle.mark import MarkResult, UntaggedManifest, keep_closure
 from mirror.lifecycle.references import References
 from mirror.lifecycle.report import Events
@@ -26,6 +26,7 @@ from mirror.store.driver import StorageDriverError
 
 BATCH = 256  # unmarked blobs or untagged manifests examined at once
 BATCH_CALL = 32  # deleted under one set of deletion marks
+DELETES_IN_FLIGHT = 2  # such batches at once
 
 
 class Sweeper:
@@ -138,22 +139,29 @@ class Sweeper:
 
     async def blobs(self) -> None:
         marked = self._marks.marked
+        # Deletions of one batch run while the next is listed and examined (a worker
+        # thread deleting while the event loop stats, on a local file system).
+        deleting = BoundedTasks(DELETES_IN_FLIGHT)
         candidates: list[Digest] = []
-        async for algorithm, names in self._layout.blob_directories():
-            for hex_ in names:
-                key = key_from(algorithm, hex_)
-                if key is None:
-                    self._events.warning(f"blob directory {algorithm}/{hex_} is not a digest")
-                elif not marked.has_key(key):
-                    candidates.append(Digest(algorithm, hex_))
-            # Batches span several prefix directories: deletions in one directory wait
-            # for each other in the kernel (on the local file system), others do not.
-            if len(candidates) >= BATCH:
-                await self._sweep_blobs(candidates)
-                candidates = []
-        await self._sweep_blobs(candidates)
+        try:
+            async for algorithm, names in self._layout.blob_directories():
+                for hex_ in names:
+                    key = key_from(algorithm, hex_)
+                    if key is None:
+                        self._events.warning(f"blob directory {algorithm}/{hex_} is not a digest")
+                    elif not marked.has_key(key):
+                        candidates.append(Digest(algorithm, hex_))
+                # Batches span several prefix directories: deletions in one directory
+                # wait for each other in the kernel (on the local file system).
+                if len(candidates) >= BATCH:
+                    await self._sweep_blobs(candidates, deleting)
+                    candidates = []
+            await self._sweep_blobs(candidates, deleting)
+            await deleting.drain()
+        finally:
+            await deleting.cancel()
 
-    async def _sweep_blobs(self, digests: list[Digest]) -> None:
+    async def _sweep_blobs(self, digests: list[Digest], deleting: BoundedTasks) -> None:
         examined = await map_bounded(self._examine, digests)
         found = [candidate for candidate in examined if candidate is not None]
         if self._dry_run:
@@ -161,7 +169,7 @@ class Sweeper:
                 self._blob_removed(candidate)
             return
         for start in range(0, len(found), BATCH_CALL):
-            await self._delete_blobs(found[start : start + BATCH_CALL])
+            await deleting.submit(self._delete_blobs(found[start : start + BATCH_CALL]))
 
     async def _examine(self, digest: Digest) -> _Candidate | None:
         """The blob as a deletion candidate, or None when it must stay (no content yet,
