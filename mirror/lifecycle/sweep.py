@@ -27,6 +27,7 @@ from mirror.store.driver import StorageDriverError
 BATCH = 256  # unmarked blobs or untagged manifests examined at once
 BATCH_CALL = 32  # deleted under one set of deletion marks
 DELETES_IN_FLIGHT = 2  # such batches at once
+REPOSITORIES_IN_FLIGHT = 16  # repositories whose untagged manifests are removed at once
 
 
 class Sweeper:
@@ -46,8 +47,13 @@ class Sweeper:
         self._dry_run = dry_run
 
     async def manifests(self) -> None:
-        for name, untagged in self._marks.untagged.items():
-            await self._repository_manifests(name, untagged)
+        repositories = BoundedTasks(REPOSITORIES_IN_FLIGHT)
+        try:
+            for name, untagged in self._marks.untagged.items():
+                await repositories.submit(self._repository_manifests(name, untagged))
+            await repositories.drain()
+        finally:
+            await repositories.cancel()
 
     async def _repository_manifests(self, name: str, untagged: list[UntaggedManifest]) -> None:
         layout = self._layout
@@ -74,8 +80,8 @@ class Sweeper:
                 self._mark(manifest)
         history: dict[bytes, list[str]] = {}
         if removable:
-            indexes = await map_bounded(
-                lambda tag: layout.digests_under(f"{paths.tag_dir(name, tag)}/index"), tag_names
+            indexes = await layout.digests_under_many(
+                [f"{paths.tag_dir(name, tag)}/index" for tag in tag_names]
             )
             for tag, listed in zip(tag_names, indexes, strict=True):
                 for key, _ in listed:
