@@ -68,46 +68,54 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: Sequence[T]) -> li
 
 
 class BoundedTasks:
-    """Background tasks, at most `limit` running at once; the first failure stops
-    `submit` from starting more and is raised by `submit` or `drain`."""
+    """Background jobs, at most `limit` running at once, as an async context manager.
+
+    The first failure stops `submit` from starting more (it raises that failure). On
+    leaving the block every job under way is waited for (a batch of deletions finishes
+    rather than stopping halfway), then the first failure is raised; only when the
+    block itself is cancelled or interrupted are the jobs cancelled.
+    """
 
     def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
 
-    async def submit(self, job: Awaitable[None]) -> None:
+    async def __aenter__(self) -> BoundedTasks:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is not None and not isinstance(exc, Exception):
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            return
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+        if exc is None and self._failure is not None:
+            raise self._failure
+
+    async def submit(self, job: Coroutine[object, object, None]) -> None:
         """Start `job` once a slot is free (raises an earlier job's failure instead)."""
         await self._slots.acquire()
         if self._failure is not None:
             self._slots.release()
-            if isinstance(job, Coroutine):
-                job.close()
+            job.close()
             raise self._failure
         task = asyncio.ensure_future(self._run(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, job: Awaitable[None]) -> None:
+    async def _run(self, job: Coroutine[object, object, None]) -> None:
         try:
             await job
-        except BaseException as exc:
+        except Exception as exc:
             if self._failure is None:
                 self._failure = exc
         finally:
             self._slots.release()
-
-    async def drain(self) -> None:
-        """Wait for every job; raise the first failure."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks)
-        if self._failure is not None:
-            raise self._failure
-
-    async def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 class Layout:

@@ -76,13 +76,9 @@ class Marker:
 
     async def run(self) -> MarkResult:
         """Scan every repository; driver errors propagate (and must stop the sweep)."""
-        scans = BoundedTasks(REPOSITORY_WORKERS)
-        try:
+        async with BoundedTasks(REPOSITORY_WORKERS) as scans:
             async for name, children in self._layout.repositories():
                 await scans.submit(self._repository(name, children))
-            await scans.drain()
-        finally:
-            await scans.cancel()
         return self.result
 
     async def _repository(self, name: str, children: list[str]) -> None:

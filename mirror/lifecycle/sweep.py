@@ -47,13 +47,9 @@ class Sweeper:
         self._dry_run = dry_run
 
     async def manifests(self) -> None:
-        repositories = BoundedTasks(REPOSITORIES_IN_FLIGHT)
-        try:
+        async with BoundedTasks(REPOSITORIES_IN_FLIGHT) as repositories:
             for name, untagged in self._marks.untagged.items():
                 await repositories.submit(self._repository_manifests(name, untagged))
-            await repositories.drain()
-        finally:
-            await repositories.cancel()
 
     async def _repository_manifests(self, name: str, untagged: list[UntaggedManifest]) -> None:
         layout = self._layout
@@ -147,9 +143,8 @@ class Sweeper:
         marked = self._marks.marked
         # Deletions of one batch run while the next is listed and examined (a worker
         # thread deleting while the event loop stats, on a local file system).
-        deleting = BoundedTasks(DELETES_IN_FLIGHT)
         candidates: list[Digest] = []
-        try:
+        async with BoundedTasks(DELETES_IN_FLIGHT) as deleting:
             async for algorithm, names in self._layout.blob_directories():
                 for hex_ in names:
                     key = key_from(algorithm, hex_)
@@ -163,9 +158,6 @@ class Sweeper:
                     await self._sweep_blobs(candidates, deleting)
                     candidates = []
             await self._sweep_blobs(candidates, deleting)
-            await deleting.drain()
-        finally:
-            await deleting.cancel()
 
     async def _sweep_blobs(self, digests: list[Digest], deleting: BoundedTasks) -> None:
         examined = await map_bounded(self._examine, digests)
