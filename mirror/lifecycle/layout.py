@@ -3,8 +3,9 @@
 Every driver call goes through one gate (a semaphore), so a collection keeps at most
 `concurrency` calls in flight however its work is split into tasks; `map_bounded` keeps
 the number of waiting coroutines bounded too. On a local driver, `listdirs` and
-`delete_many` go in batches through `localbatch` instead of one call per path. Walks are streamed level by level or one
-directory at a time; nothing here lists a whole store into memory.
+`delete_many` go in batches through `localbatch` instead of one call per path. Walks
+are streamed level by level or one directory at a time; nothing here lists a whole
+store into memory.
 
 A missing path is an answer (None, False or empty), never an error: the store may change
 under a running collection and half-written repositories are normal. Other driver
