@@ -1,4 +1,4 @@
-"""Workload 11: pushing with a dead webhook endpoint costs what pushing with none does.
+"""Workload 12: pushing with a dead webhook endpoint costs what pushing with none does.
 
 Two standalone mirrors on the same machine: one without notifications, one whose only
 endpoint is a port where nothing listens (every delivery fails and is retried). The same
@@ -54,7 +54,7 @@ def dead_endpoint_push(env: Env) -> list[Row]:
             )
             times[kind].append(time.perf_counter() - started)
     env.note(
-        "11 push s, no endpoint: "
+        "12 push s, no endpoint: "
         + ", ".join(f"{t:.3f}" for t in times["none"])
         + "; dead endpoint: "
         + ", ".join(f"{t:.3f}" for t in times["dead"])
@@ -63,6 +63,6 @@ def dead_endpoint_push(env: Env) -> list[Row]:
     title = f"push of the {five_title(env)}, dead webhook endpoint vs none (mirror only)"
     return [
         Row(
-            11, title, "time with a dead endpoint / with none (x)", ratio, None, mirror_at_most(BAR)
+            12, title, "time with a dead endpoint / with none (x)", ratio, None, mirror_at_most(BAR)
         )
     ]

@@ -214,3 +214,13 @@ async def test_the_cap_drops_the_oldest_and_the_rest_arrive_once_the_sink_is_bac
             await sink.stop()
     assert [event["target"]["digest"] for event in sink.events()][-3:] == digests[2:]
     assert {event["target"]["digest"] for event in sink.events()} == set(digests[2:])
+
+
+def test_the_actor_is_the_authenticated_user_in_the_scope_state() -> None:
+    from mirror.auth.access import Grant
+    from mirror.proxy.notifying import actor_of
+
+    assert actor_of({"state": {"grant": Grant("bob")}}).name == "bob"
+    assert actor_of({"state": {"mirror.user": "carol"}}).name == "carol"
+    assert actor_of({"state": {"grant": Grant(None)}}).name == ""
+    assert actor_of({}).name == ""

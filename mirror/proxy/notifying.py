@@ -17,9 +17,9 @@ before the handler builds its response, queues the event (registry:2's bridge):
 The repository named is the view's, the stored (canonical) name. The request's record
 comes from its ASGI scope (`bind_scope`, one of the app's request wrappers, makes it
 available to the resolver) and its id from the request edge; the actor is the
-authenticated user that access control leaves in ``scope["state"]["mirror.user"]``
-(a name, or an object with a ``user`` attribute such as `mirror.auth.access.Grant`),
-read when the first event is built, so after the request was authorised. Emitting never
+authenticated user that access control leaves in the scope's state, as
+``"mirror.user"`` (a name) or ``"grant"`` (a `mirror.auth.access.Grant`, whose ``user``
+is the name), read when the first event is built, so after the request was authorised. Emitting never
 raises (`mirror.events.dispatcher`).
 """
 
@@ -50,7 +50,7 @@ from mirror.store.view import (
 )
 from mirror.types import Descriptor, Manifest, Reference
 
-USER_KEY = "mirror.user"
+USER_KEYS = ("mirror.user", "grant")
 
 _scope: ContextVar[Scope | None] = ContextVar("mirror_request_scope", default=None)
 
@@ -70,10 +70,15 @@ def bind_scope(app: ASGIApp) -> ASGIApp:
 
 def actor_of(scope: Scope) -> ActorRecord:
     state = scope.get("state")
-    user = state.get(USER_KEY) if isinstance(state, dict) else None
-    if user is not None and not isinstance(user, str):
-        user = getattr(user, "user", None)
-    return ActorRecord(user) if isinstance(user, str) else ActorRecord()
+    if not isinstance(state, dict):
+        return ActorRecord()
+    for key in USER_KEYS:
+        user = state.get(key)
+        if user is not None and not isinstance(user, str):
+            user = getattr(user, "user", None)
+        if isinstance(user, str) and user:
+            return ActorRecord(user)
+    return ActorRecord()
 
 
 def _base_url(scope: Scope, configured: str) -> str:
