@@ -5,7 +5,8 @@ endpoint is a port where nothing listens (every delivery fails and is retried). 
 5-layer image is pushed with skopeo to each, alternately, `PUSHES` times (more than the
 scale's rounds: one push is noisy); the row is the ratio of the medians. Every push
 queues its events durably before it answers, so the difference is that cost: one small
-local database commit per event, and nothing that waits on the endpoint.
+local database commit per event, and nothing that waits on the endpoint. The row's
+"reference" column is that push to the mirror with no endpoint (not docker-registry).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 from bench.env import Env, Server
 from bench.pulls import five_title
-from bench.results import Row, median, mirror_at_most
+from bench.results import Row, at_most, median
 from tests.support import skopeo
 from tests.support.mirrorproc import run_mirror
 
@@ -59,10 +60,10 @@ def dead_endpoint_push(env: Env) -> list[Row]:
         + "; dead endpoint: "
         + ", ".join(f"{t:.3f}" for t in times["dead"])
     )
-    ratio = median(times["dead"]) / median(times["none"])
-    title = f"push of the {five_title(env)}, dead webhook endpoint vs none (mirror only)"
-    return [
-        Row(
-            12, title, "time with a dead endpoint / with none (x)", ratio, None, mirror_at_most(BAR)
-        )
-    ]
+    # Both columns are mirror: the "reference" one is the same push with no endpoint.
+    title = (
+        f"push of the {five_title(env)}: mirror with a dead webhook endpoint "
+        "(reference column: mirror with none)"
+    )
+    metric = "time (s)"
+    return [Row(12, title, metric, median(times["dead"]), median(times["none"]), at_most(BAR))]

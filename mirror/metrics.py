@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import values as _values
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from mirror.metrics_dir import MULTIPROC_ENV, forget_dead_processes
@@ -40,11 +41,21 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
+def _values_as_the_environment_says() -> None:
+    """prometheus-client picks where values live (memory, or the shared files) when it
+    is first imported; a worker forked from a process that had imported it before the
+    directory was set would keep memory. Choose again before a metric is made."""
+    shared = multiprocess_dir() is not None
+    if shared == (_values.ValueClass is _values.MutexValue):
+        _values.ValueClass = _values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 class _Metric:
     kind = "untyped"
     sample_suffix = ""
 
     def __init__(self, registry: MetricsRegistry, name: str, labels: Iterable[str]) -> None:
+        _values_as_the_environment_says()
         self.name = name
         self.label_names = tuple(labels)
         self._registry = registry

@@ -17,9 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-# Read by prometheus-client when it is first imported: the server's main process sets it
-# before it starts the workers, and imports nothing of prometheus-client itself (a forked
-# worker would inherit a single-process client).
+# Set by the server's main process before it starts the workers (`mirror.metrics` makes
+# prometheus-client follow it, also in a worker forked after the client was imported).
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
 

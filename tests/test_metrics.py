@@ -79,6 +79,21 @@ def test_workers_add_up_in_one_scrape(tmp_path: Path) -> None:
     assert sample(text, "mirror_test_up") == 1
 
 
+def test_a_client_imported_before_the_directory_was_set_follows_it(tmp_path: Path) -> None:
+    """As in a worker forked from a server process that had imported it already."""
+    directory = prepare(tmp_path / "prometheus")
+    script = (
+        "import os, sys\n"
+        "from mirror.metrics import MetricsRegistry\n"
+        "os.environ['PROMETHEUS_MULTIPROC_DIR'] = sys.argv[1]\n"
+        "MetricsRegistry().counter('mirror_late_total', 'late').inc()\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    subprocess.run([sys.executable, "-c", script, str(directory)], env=env, check=True,
+                   timeout=60)  # fmt: skip
+    assert any(name.startswith("counter_") for name in os.listdir(directory))
+
+
 def test_dead_processes_lose_their_live_gauges(tmp_path: Path) -> None:
     directory = prepare(tmp_path / "prometheus")
     run_worker(directory, "1")

@@ -19,8 +19,8 @@ comes from its ASGI scope (`bind_scope`, one of the app's request wrappers, make
 available to the resolver) and its id from the request edge; the actor is the
 authenticated user that access control leaves in the scope's state, as
 ``"mirror.user"`` (a name) or ``"grant"`` (a `mirror.auth.access.Grant`, whose ``user``
-is the name), read when the first event is built, so after the request was authorised. Emitting never
-raises (`mirror.events.dispatcher`).
+is the name), read when the first event is built, so after the request was authorised.
+Emitting never raises (`mirror.events.dispatcher`).
 """
 
 from __future__ import annotations
