@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.auth", 3),
     ("mirror.events", 3),
     ("mirror.health", 3),
+    ("mirror.archive", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
     ("mirror.server", 5),
