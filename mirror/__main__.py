@@ -1,4 +1,5 @@
-"""Command line: `mirror serve`, `mirror check-config`, `mirror --version`.
+"""Command line: `mirror serve`, `mirror check-config`, `mirror export`, `mirror import`,
+`mirror --version`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -15,24 +16,29 @@ import sys
 import yaml
 
 from mirror import __version__
+from mirror.commands import archive
 from mirror.config import ENV_CONFIG_PATH, ConfigError, load_config, with_server
 from mirror.server import APP_TARGET, ListenError, serve
 
 LOCAL_CONFIG = "config.yml"
+STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.config and args.config_file and args.config != args.config_file:
+    config_file = getattr(args, "config_file", None)
+    if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
     try:
-        path = _config_path(args.config or args.config_file)
+        path = _config_path(args.config or config_file)
         config = load_config(path)
         if args.command == "check-config":
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
+        if args.command in STORE_COMMANDS:
+            return STORE_COMMANDS[args.command](config, args)
         if args.server:
             config = with_server(config, args.server)
         where = f"config file {path}" if path else "the embedded default config"
@@ -66,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (serve_parser, check_parser):
         sub.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
         sub.add_argument("--config", metavar="PATH", help="config file")
+    archive.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -26,11 +26,18 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.archive", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
+    ("mirror.commands", 5),
     ("mirror.server", 5),
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.
-CONFIG_READERS = ("mirror.proxy.app", "mirror.__main__", "mirror.server", "mirror.config")
+CONFIG_READERS = (
+    "mirror.proxy.app",
+    "mirror.__main__",
+    "mirror.server",
+    "mirror.config",
+    "mirror.commands.archive",
+)
 
 
 def layer_of(module: str) -> int:

@@ -256,6 +256,43 @@ def _mirror_resolver(
     return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
 
 
+@dataclass(slots=True)
+class StoreAccess:
+    """The store and the cache metadata of a configuration, without the HTTP app: what
+    the commands that work on the store (export, import) use. `aclose()` when done."""
+
+    store: Store
+    metadata: MetadataStore
+    origins: frozenset[str]  # the upstreams' prefixes: first components of cache repositories
+    _closers: list[Hook]
+
+    def origin_of(self, repository: str) -> str | None:
+        """The prefix of the upstream `repository` is a cache of, None for a local one."""
+        first = repository.split("/", 1)[0]
+        return first if "/" in repository and first in self.origins else None
+
+    async def aclose(self) -> None:
+        for close in self._closers:
+            await close()
+
+
+def store_access(config: Config, metrics: MetricsRegistry = METRICS) -> StoreAccess:
+    """The store `config` describes, its metadata store (shared through Redis when
+    configured) and the prefixes of its upstreams."""
+    wiring = _Wiring()
+    storage = config.storage
+    driver = create_driver(storage.driver, storage.parameters)
+    redis = _redis_client(config, wiring)
+    coordinator = _coordinator(config, redis, wiring, metrics)
+    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    metadata = _metadata(config, redis, wiring, metrics)
+    if redis is not None:
+        wiring.shutdown.append(redis.aclose)
+    upstreams = config.proxy.upstreams if config.proxy is not None else ()
+    origins = frozenset(UpstreamRoute(u.name, u.aliases).prefix for u in upstreams)
+    return StoreAccess(store, metadata, origins, wiring.shutdown)
+
+
 def _redis_client(config: Config, wiring: _Wiring) -> aioredis.Redis | None:
     """The one Redis client of the process, when Redis is configured (closed last)."""
     if config.redis is None:
