@@ -1,5 +1,5 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror export`, `mirror import`,
-`mirror --version`.
+`mirror sync`, `mirror --version`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -16,12 +16,12 @@ import sys
 import yaml
 
 from mirror import __version__
-from mirror.commands import archive
+from mirror.commands import archive, sync
 from mirror.config import ENV_CONFIG_PATH, ConfigError, load_config, with_server
 from mirror.server import APP_TARGET, ListenError, serve
 
 LOCAL_CONFIG = "config.yml"
-STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import}
+STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
         sub.add_argument("--config", metavar="PATH", help="config file")
     archive.add_parsers(commands)
+    sync.add_parser(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.events", 3),
     ("mirror.health", 3),
     ("mirror.archive", 3),
+    ("mirror.sync", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
@@ -37,6 +38,7 @@ CONFIG_READERS = (
     "mirror.server",
     "mirror.config",
     "mirror.commands.archive",
+    "mirror.commands.sync",
 )
 
 

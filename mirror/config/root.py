@@ -80,7 +80,7 @@ class Config:
             return sync
         proxy = info.data.get("proxy")
         if not isinstance(proxy, ProxyConfig):
-            raise Problem("sync needs the upstreams of a proxy section")
+            raise Problem("needs a proxy section with the upstreams it names")
         for index, content in enumerate(sync.content):
             if proxy.upstream(content.upstream) is None:
                 raise Problem(

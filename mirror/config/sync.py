@@ -40,9 +40,7 @@ def _specifiers(value: str) -> str:
     try:
         SpecifierSet(value)
     except InvalidSpecifier:
-        raise Problem(
-            f"not a version range like '>=1.2,<2' or '~=3.19.0', got {value!r}"
-        ) from None
+        raise Problem(f"not a version range like '>=1.2,<2' or '~=3.19.0', got {value!r}") from None
     return value
 
 
@@ -53,6 +51,13 @@ def _platforms(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+def _some(values: tuple[str, ...]) -> tuple[str, ...]:
+    if not values:
+        raise Problem("name at least one repository")
+    return values
+
+
+Repositories = Annotated[TextList, AfterValidator(_some), TypeName("list of names or globs")]
 Regex = Annotated[str, AfterValidator(_regex), TypeName("regular expression")]
 VersionRange = Annotated[str, AfterValidator(_specifiers), TypeName("version range")]
 Platforms = Annotated[TextList, AfterValidator(_platforms), TypeName("list of os/arch")]
@@ -74,8 +79,7 @@ class SyncTagsConfig:
 @settings
 class SyncContentConfig:
     upstream: Text = setting(doc="the upstream to copy from (a name or alias in `proxy`)")
-    repositories: TextList = setting(
-        min_length=1,
+    repositories: Repositories = setting(
         doc="repository names as the upstream knows them (`library/alpine`); a name with "
         "`*`, `?` or `[...]` is a glob matched against the upstream's catalog",
     )
