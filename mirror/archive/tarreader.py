@@ -17,7 +17,8 @@ from typing import IO
 
 from anyio import to_thread
 
-CHUNK = 1024 * 1024
+# Large reads: each is a hop to a worker thread, and so is each write and hash of it.
+CHUNK = 4 * 1024 * 1024
 
 
 class TarDamaged(Exception):
