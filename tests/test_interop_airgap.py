@@ -59,6 +59,9 @@ def test_export_then_serve_the_import_with_the_upstream_gone(tmp_path: Path) -> 
         done = mirror_cli("export", "--config", str(connected.config_path), "-o", str(archive))
         assert done.returncode == 0, done.stderr
         assert "exported 3 images" in done.stderr
+        # Any OCI tool reads it: skopeo's oci-archive transport finds the tag by ref.name.
+        ref = f"oci-archive:{archive}:docker.io/library/multi:2"
+        assert skopeo.inspect(ref, raw=True) == multi.manifest
     # The upstream is gone; the new site has only the archive.
     offline = proxy_settings(dead_upstream, local=["team"], offline=True)
     config = write_mirror_config(tmp_path / "site.yml", tmp_path / "site-root", proxy=offline)
