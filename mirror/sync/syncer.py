@@ -191,11 +191,12 @@ class Syncer:
     def _check_quota(self, view: PullThroughView, report: SyncReport) -> None:
         limit = view.upstream.ratelimit
         if limit is not None and limit.remaining is not None and limit.remaining <= self.reserve:
+            # Not until the window's end: the quota comes back bit by bit; the job tries
+            # again a quarter interval later, which costs a tag list to find out.
             self._stop(
                 report,
                 f"{limit.remaining} pulls left in the upstream's window, "
                 f"{self.reserve} kept for clients",
-                str(limit.window) if limit.window else None,
             )
 
     async def _tag(
