@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bench.archive import archive_throughput
 from bench.blobs import first_byte, parallel_streams, single_stream
 from bench.env import Env
+from bench.gc import garbage_collection
 from bench.lists import list_pages
 from bench.manifests import manifest_rates
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
@@ -56,6 +57,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(8, "first byte of an uncached blob", first_byte),
         Workload(9, "tag list and catalog pages", list_pages),
         Workload(10, "peak RSS", peak_memory),
+        Workload(11, "garbage collection", garbage_collection),
         Workload(13, "export / import of a store", archive_throughput),
     )
 }

@@ -32,6 +32,9 @@ Ratio is mirror / reference; a bar reading `ratio` compares that ratio, one read
 - 9: seeded through the HTTP API (manifest PUTs sharing one config blob); latency is
   wrk's median on one connection, the rate wrk over many connections.
 - 10: VmRSS summed over the server's process tree, sampled every 20 ms during 2 and 5.
+- 11: `mirror garbage-collect` and `docker-registry garbage-collect` (no flags, output
+  to a file) on hard-linked copies of one store written directly on disk; wall time and
+  `ru_maxrss` of the process; both must leave the same blobs.
 """
 
 
@@ -39,7 +42,8 @@ def scale_line(scale: Scale) -> str:
     return (
         f"Scale: {scale.name} ({scale.rounds} round{'s' if scale.rounds > 1 else ''}, "
         f"{human_size(scale.blob_size)} blobs, {scale.rate_seconds} s per rate measurement, "
-        f"{scale.few:,} vs {scale.many:,} list entries)."
+        f"{scale.few:,} vs {scale.many:,} list entries, "
+        f"{scale.gc_shape.manifests:,} manifests to garbage-collect)."
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.gcstore import FULL_SHAPE, QUICK_SHAPE, GCShape
+
 MiB = 1 << 20
 MB = 1_000_000
 
@@ -23,6 +25,7 @@ class Scale:
     few: int  # the small tag list / catalog in workload 9
     many: int  # the large one
     timeout: float  # upper bound of any one client command
+    gc_shape: GCShape  # the store garbage-collected in workload 11
 
     @property
     def five_size(self) -> int:
@@ -41,6 +44,7 @@ FULL = Scale(
     few=100,
     many=10_000,
     timeout=600.0,
+    gc_shape=FULL_SHAPE,
 )
 
 QUICK = Scale(
@@ -55,6 +59,7 @@ QUICK = Scale(
     few=100,
     many=300,
     timeout=120.0,
+    gc_shape=QUICK_SHAPE,
 )
 
 

@@ -1,10 +1,11 @@
-"""Command line: `mirror serve`, `mirror check-config`, `mirror export`, `mirror import`,
-`mirror sync`, `mirror --version`.
+"""Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
+`mirror export`, `mirror import`, `mirror sync`, `mirror --version`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
 `./config.yml` when it exists, else the embedded default. A configuration error prints
-one line to stderr and exits with status 2.
+one line to stderr and exits with status 2. `garbage-collect` exits with status 1 when
+the collection failed or hit errors.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ import yaml
 
 from mirror import __version__
 from mirror.commands import archive, sync
-from mirror.config import ENV_CONFIG_PATH, ConfigError, load_config, with_server
+from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
+from mirror.durations import parse_duration
+from mirror.lifecycle.collector import GCOptions
+from mirror.lifecycle.command import run_garbage_collect
 from mirror.server import APP_TARGET, ListenError, serve
+from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
 STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
@@ -39,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command in STORE_COMMANDS:
             return STORE_COMMANDS[args.command](config, args)
+        if args.command == "garbage-collect":
+            return _garbage_collect(config, args)
         if args.server:
             config = with_server(config, args.server)
         where = f"config file {path}" if path else "the embedded default config"
@@ -69,9 +76,36 @@ def _parser() -> argparse.ArgumentParser:
     check_parser = commands.add_parser(
         "check-config", help="print the effective configuration (passwords hidden) as YAML"
     )
-    for sub in (serve_parser, check_parser):
+    gc_parser = commands.add_parser(
+        "garbage-collect",
+        help="delete blobs no manifest references (registry:2's command)",
+        description="Mark every blob a kept manifest references and delete the rest."
+        " Run it on a stopped or read-only registry, or give a --delay that covers the"
+        " pushes in flight.",
+    )
+    for sub in (serve_parser, check_parser, gc_parser):
         sub.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
         sub.add_argument("--config", metavar="PATH", help="config file")
+    gc_parser.add_argument(
+        "-d", "--dry-run", action="store_true", help="report what would be deleted, delete nothing"
+    )
+    gc_parser.add_argument(
+        "-m",
+        "--delete-untagged",
+        action="store_true",
+        help="also delete manifests no tag reaches (index children and referrers of kept"
+        " manifests stay)",
+    )
+    gc_parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the summary and problems"
+    )
+    gc_parser.add_argument(
+        "--delay",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="keep content modified within DURATION before the start (e.g. 1h; default 0)",
+    )
     archive.add_parsers(commands)
     sync.add_parser(commands)
     serve_parser.add_argument(
@@ -84,6 +118,27 @@ def _parser() -> argparse.ArgumentParser:
         help=f"zero-argument ASGI app factory to serve (default: {APP_TARGET})",
     )
     return parser
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _garbage_collect(config: Config, args: argparse.Namespace) -> int:
+    storage = config.storage
+    params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
+    leases = None
+    if storage.driver == "filesystem" and not config.cache.ephemeral:
+        leases = os.path.join(config.cache.directory, "leases")
+    options = GCOptions(
+        dry_run=args.dry_run, delete_untagged=args.delete_untagged, delay=args.delay
+    )
+    return run_garbage_collect(
+        create_driver(storage.driver, params), options, lease_directory=leases, quiet=args.quiet
+    )
 
 
 def _config_path(given: str | None) -> str | None:

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.health", 3),
     ("mirror.archive", 3),
     ("mirror.sync", 3),
+    ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
