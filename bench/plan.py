@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bench.archive import archive_throughput
 from bench.blobs import first_byte, parallel_streams, single_stream
 from bench.env import Env
 from bench.gc import garbage_collection
@@ -57,6 +58,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(9, "tag list and catalog pages", list_pages),
         Workload(10, "peak RSS", peak_memory),
         Workload(11, "garbage collection", garbage_collection),
+        Workload(13, "export / import of a store", archive_throughput),
     )
 }
 

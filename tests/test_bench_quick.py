@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.loadgen import LoadError, parse_ab, parse_wrk
-from bench.plan import parse_only
+from bench.plan import WORKLOADS, parse_only
 from bench.results import Bar, Goal, Row, Samples, at_least, at_most, exactly, failed, number
 from bench.rss import PeakSampler, find_server, process_tree, tree_rss
 from bench.settings import FULL, QUICK, human_size
@@ -25,7 +25,7 @@ from bench.upstreamlog import UpstreamWindow
 from tests.support.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOAD_NUMBERS = set(range(1, 12))
+WORKLOAD_NUMBERS = set(WORKLOADS)
 
 
 def table_rows(output: str) -> list[list[str]]:

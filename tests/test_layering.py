@@ -23,14 +23,24 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.auth", 3),
     ("mirror.events", 3),
     ("mirror.health", 3),
+    ("mirror.archive", 3),
+    ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
+    ("mirror.commands", 5),
     ("mirror.server", 5),
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.
-CONFIG_READERS = ("mirror.proxy.app", "mirror.__main__", "mirror.server", "mirror.config")
+CONFIG_READERS = (
+    "mirror.proxy.app",
+    "mirror.__main__",
+    "mirror.server",
+    "mirror.config",
+    "mirror.commands.archive",
+    "mirror.commands.sync",
+)
 
 
 def layer_of(module: str) -> int:
