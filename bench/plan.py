@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bench.archive import archive_throughput
 from bench.blobs import first_byte, parallel_streams, single_stream
 from bench.env import Env
 from bench.gc import garbage_collection
@@ -59,6 +60,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(10, "peak RSS", peak_memory),
         Workload(11, "garbage collection", garbage_collection),
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
+        Workload(13, "export / import of a store", archive_throughput),
     )
 }
 

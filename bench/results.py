@@ -14,6 +14,7 @@ class Goal(Enum):
     RATIO_AT_LEAST = "ratio >="  # mirror / reference must reach the threshold
     RATIO_AT_MOST = "ratio <="  # mirror / reference must stay under it
     MIRROR_AT_MOST = "mirror <="  # the mirror's own value must stay under it
+    MIRROR_AT_LEAST = "mirror >="  # the mirror's own value must reach it
     MIRROR_EQUALS = "mirror ="  # the mirror's own value, to two decimals
 
 
@@ -32,6 +33,8 @@ class Bar:
         """True/False when decidable; None when a ratio is needed but has no reference."""
         if self.goal is Goal.MIRROR_AT_MOST:
             return mirror <= self.threshold
+        if self.goal is Goal.MIRROR_AT_LEAST:
+            return mirror >= self.threshold
         if self.goal is Goal.MIRROR_EQUALS:
             return round(mirror, 2) == round(self.threshold, 2)
         if reference is None or reference <= 0:

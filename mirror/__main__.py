@@ -1,5 +1,5 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
-`mirror --version`.
+`mirror export`, `mirror import`, `mirror sync`, `mirror --version`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -18,6 +18,7 @@ import sys
 import yaml
 
 from mirror import __version__, logs
+from mirror.commands import archive, sync
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
@@ -26,20 +27,24 @@ from mirror.server import APP_TARGET, ListenError, serve
 from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
+STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.config and args.config_file and args.config != args.config_file:
+    config_file = getattr(args, "config_file", None)
+    if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
     try:
-        path = _config_path(args.config or args.config_file)
+        path = _config_path(args.config or config_file)
         config = load_config(path)
         if args.command == "check-config":
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
+        if args.command in STORE_COMMANDS:
+            return STORE_COMMANDS[args.command](config, args)
         if args.command == "garbage-collect":
             return _garbage_collect(config, args)
         if args.server:
@@ -107,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="keep content modified within DURATION before the start (e.g. 1h; default 0)",
     )
+    archive.add_parsers(commands)
+    sync.add_parser(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.loadgen import LoadError, parse_ab, parse_wrk
-from bench.plan import parse_only
+from bench.plan import WORKLOADS, parse_only
 from bench.results import Bar, Goal, Row, Samples, at_least, at_most, exactly, failed, number
 from bench.rss import PeakSampler, find_server, process_tree, tree_rss
 from bench.settings import FULL, QUICK, human_size
@@ -25,7 +25,7 @@ from bench.upstreamlog import UpstreamWindow
 from tests.support.binaries import require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOAD_NUMBERS = set(range(1, 13))
+WORKLOAD_NUMBERS = set(WORKLOADS)
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -102,7 +102,7 @@ def test_only_selects_sorted_workloads_and_memory_brings_its_sources() -> None:
     assert parse_only(None) == sorted(WORKLOAD_NUMBERS)
     assert parse_only("9, 3,3") == [3, 9]
     assert parse_only("10") == [2, 5, 10]
-    for bad in ("0", "13", "x", "1,,2"):
+    for bad in ("0", "14", "x", "1,,2"):
         with pytest.raises(ValueError):
             parse_only(bad)
 

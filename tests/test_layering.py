@@ -23,9 +23,12 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.auth", 3),
     ("mirror.events", 3),
     ("mirror.health", 3),
+    ("mirror.archive", 3),
+    ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
     ("mirror.__main__", 5),
+    ("mirror.commands", 5),
     ("mirror.server", 5),
     ("mirror.worker", 5),
     ("mirror", 0),
@@ -38,6 +41,8 @@ CONFIG_READERS = (
     "mirror.__main__",
     "mirror.server",
     "mirror.config",
+    "mirror.commands.archive",
+    "mirror.commands.sync",
 )
 
 

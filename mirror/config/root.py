@@ -16,6 +16,7 @@ from mirror.config.notifications import NotificationsConfig
 from mirror.config.proxy import ProxyConfig
 from mirror.config.redis import RedisConfig
 from mirror.config.storage import StorageConfig
+from mirror.config.sync import SyncConfig
 from mirror.settings import FromYAML, Problem, TypeName, adapter, setting, settings
 
 
@@ -53,6 +54,10 @@ class Config:
     cache: CacheConfig = setting(
         default_factory=CacheConfig, validate_default=True, doc="local metadata"
     )
+    sync: SyncConfig | None = setting(
+        default=None,
+        doc="present: `mirror serve` keeps these images of the upstreams cached and fresh",
+    )
     notifications: NotificationsConfig = setting(
         default_factory=NotificationsConfig, doc="webhook notifications (registry:2's events)"
     )
@@ -72,6 +77,22 @@ class Config:
         if not isinstance(storage, StorageConfig):
             return cache  # storage was refused; that is the problem reported
         return cache.placed(storage.root_directory)
+
+    @field_validator("sync", mode="after")
+    @classmethod
+    def _sync_upstreams(cls, sync: SyncConfig | None, info: ValidationInfo) -> SyncConfig | None:
+        if sync is None or not sync.content:
+            return sync
+        proxy = info.data.get("proxy")
+        if not isinstance(proxy, ProxyConfig):
+            raise Problem("needs a proxy section with the upstreams it names")
+        for index, content in enumerate(sync.content):
+            if proxy.upstream(content.upstream) is None:
+                raise Problem(
+                    f"{content.upstream!r} is not the name or alias of a configured upstream",
+                    ("content", index, "upstream"),
+                )
+        return sync
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as a plain dict in config-file form, secrets hidden.

@@ -42,6 +42,10 @@ from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
+from mirror.sync.filters import TagFilter
+from mirror.sync.job import SyncJob
+from mirror.sync.marks import SyncMarks
+from mirror.sync.syncer import Syncer, SyncTarget
 from mirror.upstream.breaker import CircuitBreaker
 from mirror.upstream.routing import RoutingTable, UpstreamRoute
 from mirror.upstream.stack import upstream_stack
@@ -168,7 +172,7 @@ def create_app(
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
         metadata = _metadata(config, redis, wiring, metrics)
-        resolver = _mirror_resolver(
+        resolver = mirror = _mirror_resolver(
             config,
             config.proxy,
             store,
@@ -179,6 +183,10 @@ def create_app(
             transports=dict(transports or {}),
             tuning=tuning,
         )
+        sync = _sync_job(config, mirror, metadata, coordinator, metrics)
+        if sync is not None and not storage.read_only:
+            wiring.startup.append(sync.start)
+            wiring.shutdown.insert(0, sync.stop)
     purging = storage.upload_purging
     if purging.enabled and not storage.read_only:
         job = Periodic(
@@ -269,6 +277,122 @@ def _mirror_resolver(
     state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
     return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
+
+
+@dataclass(slots=True)
+class StoreAccess:
+    """The store and the cache metadata of a configuration, without the HTTP app: what
+    the commands that work on the store (export, import) use. `aclose()` when done."""
+
+    store: Store
+    metadata: MetadataStore
+    origins: frozenset[str]  # the upstreams' prefixes: first components of cache repositories
+    _closers: list[Hook]
+
+    def origin_of(self, repository: str) -> str | None:
+        """The prefix of the upstream `repository` is a cache of, None for a local one."""
+        first = repository.split("/", 1)[0]
+        return first if "/" in repository and first in self.origins else None
+
+    async def aclose(self) -> None:
+        for close in self._closers:
+            await close()
+
+
+def store_access(config: Config, metrics: MetricsRegistry = METRICS) -> StoreAccess:
+    """The store `config` describes, its metadata store (shared through Redis when
+    configured) and the prefixes of its upstreams."""
+    wiring = _Wiring()
+    store, metadata, _ = _store_parts(config, wiring, metrics)
+    upstreams = config.proxy.upstreams if config.proxy is not None else ()
+    origins = frozenset(UpstreamRoute(u.name, u.aliases).prefix for u in upstreams)
+    return StoreAccess(store, metadata, origins, wiring.shutdown)
+
+
+def _store_parts(
+    config: Config, wiring: _Wiring, metrics: MetricsRegistry
+) -> tuple[Store, MetadataStore, Coordinator]:
+    storage = config.storage
+    driver = create_driver(storage.driver, storage.parameters)
+    redis = _redis_client(config, wiring)
+    coordinator = _coordinator(config, redis, wiring, metrics)
+    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    metadata = _metadata(config, redis, wiring, metrics)
+    if redis is not None:
+        wiring.shutdown.append(redis.aclose)
+    return store, metadata, coordinator
+
+
+@dataclass(slots=True)
+class SyncSession:
+    """The sync of a configuration, without the HTTP app (`mirror sync`); `aclose()`."""
+
+    job: SyncJob
+    _closers: list[Hook]
+
+    async def aclose(self) -> None:
+        for close in self._closers:
+            await close()
+
+
+def sync_session(
+    config: Config,
+    metrics: MetricsRegistry = METRICS,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    tuning: Tuning | None = None,
+) -> SyncSession:
+    """What `mirror serve` would sync in the background, to run by hand. Raises
+    ValueError when the configuration has nothing to sync."""
+    if config.proxy is None or config.sync is None or not config.sync.content:
+        raise ValueError("the configuration has no sync.content to sync")
+    wiring = _Wiring()
+    store, metadata, coordinator = _store_parts(config, wiring, metrics)
+    resolver = _mirror_resolver(
+        config,
+        config.proxy,
+        store,
+        wiring,
+        metrics,
+        metadata=metadata,
+        coordinator=coordinator,
+        transports=dict(transports or {}),
+        tuning=tuning or Tuning(),
+    )
+    job = _sync_job(config, resolver, metadata, coordinator, metrics)
+    assert job is not None
+    return SyncSession(job, wiring.shutdown)
+
+
+def _sync_job(
+    config: Config,
+    resolver: MirrorResolver,
+    metadata: MetadataStore,
+    coordinator: Coordinator,
+    metrics: MetricsRegistry,
+) -> SyncJob | None:
+    """The background sync `config.sync` asks for, None when it asks for none."""
+    sync, proxy = config.sync, config.proxy
+    if sync is None or proxy is None or not sync.content:
+        return None
+    targets = []
+    for content in sync.content:
+        upstream = proxy.upstream(content.upstream)
+        assert upstream is not None  # the configuration checked it
+        targets.append(
+            SyncTarget(
+                upstream.name,
+                content.repositories,
+                TagFilter(content.tags.regex, content.tags.semver),
+                content.platforms,
+                content.interval or sync.interval,
+            )
+        )
+    marks = SyncMarks(metadata)
+    syncer = Syncer(
+        resolver, marks, concurrency=sync.concurrency, reserve=sync.reserve, metrics=metrics
+    )
+    return SyncJob(syncer, targets, coordinator, marks)
 
 
 def _redis_client(config: Config, wiring: _Wiring) -> aioredis.Redis | None:

@@ -75,6 +75,7 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 TAGS_PAGE = 1000
 TAGS_LIMIT = 10_000
+CATALOG_LIMIT = 100_000
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$", re.ASCII)
 
 Origin = tuple[str, str, int]
@@ -274,8 +275,34 @@ class DistributionClient:
             path = next_page(link, self._base)
         return sorted(set(tags[:limit]))
 
+    async def catalog(self, *, limit: int = CATALOG_LIMIT) -> list[str]:
+        """Every repository the registry lists (`/v2/_catalog`, following `Link` pages, up
+        to `limit` names), sorted. Raises UpstreamNotFound when it has no catalog (404),
+        UpstreamAuthError when it refuses it (Docker Hub), UpstreamContentError for a
+        malformed reply."""
+        path: str | None = f"/v2/_catalog?n={TAGS_PAGE}"
+        names: list[str] = []
+        pages = 0
+        while path is not None and len(names) < limit and pages < limit // TAGS_PAGE + 1:
+            body, link = await self._retry(
+                functools.partial(self._list_page, "registry:catalog:*", path)
+            )
+            pages += 1
+            try:
+                page = json.loads(body).get("repositories") or []
+            except (ValueError, AttributeError):
+                raise UpstreamContentError(f"{self.name}: bad catalog") from None
+            if not isinstance(page, list) or not all(isinstance(n, str) for n in page):
+                raise UpstreamContentError(f"{self.name}: bad catalog")
+            names.extend(page)
+            path = next_page(link, self._base)
+        return sorted(set(names[:limit]))
+
     async def _tags_page(self, repo: str, path: str) -> tuple[bytes, str | None]:
-        response = await self._once("GET", path, _pull_scope(repo), {})
+        return await self._list_page(_pull_scope(repo), path)
+
+    async def _list_page(self, scope: str, path: str) -> tuple[bytes, str | None]:
+        response = await self._once("GET", path, scope, {})
         try:
             body = await self._read_manifest(response)
         finally:

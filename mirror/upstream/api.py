@@ -111,6 +111,11 @@ class Upstream(Protocol):
         has no referrers API, UpstreamContentError for a malformed index."""
         ...
 
+    async def catalog(self) -> list[str]:
+        """Every repository the upstream lists, sorted (sync expands globs with it).
+        Raises UpstreamNotFound or UpstreamAuthError where there is no catalog to read."""
+        ...
+
     async def aclose(self) -> None:
         """Close connections. Idempotent; open blob streams should be closed first."""
         ...
@@ -148,6 +153,9 @@ class UpstreamDecorator:
         self, repo: str, digest: Digest, artifact_type: str | None
     ) -> list[Descriptor]:
         return await self.inner.referrers(repo, digest, artifact_type)
+
+    async def catalog(self) -> list[str]:
+        return await self.inner.catalog()
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -154,3 +154,7 @@ class BreakerUpstream(UpstreamDecorator):
     ) -> list[Descriptor]:
         async with self._guarded():
             return await self.inner.referrers(repo, digest, artifact_type)
+
+    async def catalog(self) -> list[str]:
+        async with self._guarded():
+            return await self.inner.catalog()

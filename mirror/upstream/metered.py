@@ -95,3 +95,7 @@ class MeteredUpstream(UpstreamDecorator):
     ) -> list[Descriptor]:
         async with self._counted("referrers"):
             return await self.inner.referrers(repo, digest, artifact_type)
+
+    async def catalog(self) -> list[str]:
+        async with self._counted("catalog"):
+            return await self.inner.catalog()

@@ -50,3 +50,7 @@ class OfflineUpstream(UpstreamDecorator):
     ) -> list[Descriptor]:
         self._check()
         return await self.inner.referrers(repo, digest, artifact_type)
+
+    async def catalog(self) -> list[str]:
+        self._check()
+        return await self.inner.catalog()

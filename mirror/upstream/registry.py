@@ -56,5 +56,8 @@ class RegistryUpstream:
                 f"{self.name}: bad referrers index for {digest}: {exc.message}"
             ) from None
 
+    async def catalog(self) -> list[str]:
+        return await self.client.catalog()
+
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -99,16 +99,7 @@ class FillManager:
 
         `on_stored` runs once the blob is committed (at once if it already is).
         """
-        fill = self._fills.get(digest)
-        if fill is None:
-            fill = self._fills[digest] = Fill(digest)
-            task = asyncio.create_task(self._run(fill, opener))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            self.metrics.coalesced.inc()
-        if on_stored is not None:
-            fill.on_stored(on_stored)
+        fill = self._join(digest, opener, on_stored)
         # Answer once the size and the first byte are here (or the download is over): a
         # failure before them is still an error answer (UNAVAILABLE), not a 200 whose body
         # never comes. A download of unknown size is answered once it is stored.
@@ -140,6 +131,45 @@ class FillManager:
             open=lambda start, end: self._read(fill, start, end),
             downloading=True,
         )
+
+    async def complete(
+        self, digest: Digest, opener: SourceOpener, *, on_stored: Callback | None = None
+    ) -> None:
+        """Download the blob (or join its download) and return once it is stored and
+        `on_stored` has run; raise what the download raised. Nothing is read: for
+        content wanted in the cache rather than by a client (sync)."""
+        ran = asyncio.Event()
+
+        async def stored() -> None:
+            try:
+                if on_stored is not None:
+                    await on_stored()
+            finally:
+                ran.set()
+
+        fill = self._join(digest, opener, stored)
+        while fill.state not in (FillState.STORED, FillState.FAILED):
+            await fill.changed()
+        if fill.state is FillState.FAILED:
+            assert fill.error is not None
+            raise fill.error
+        if fill.claim(stored):
+            await stored()
+        # Handed out: the download's task runs it right after the commit.
+        await ran.wait()
+
+    def _join(self, digest: Digest, opener: SourceOpener, on_stored: Callback | None) -> Fill:
+        fill = self._fills.get(digest)
+        if fill is None:
+            fill = self._fills[digest] = Fill(digest)
+            task = asyncio.create_task(self._run(fill, opener))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self.metrics.coalesced.inc()
+        if on_stored is not None:
+            fill.on_stored(on_stored)
+        return fill
 
     def size_of(self, digest: Digest) -> int | None:
         """The size of a blob being downloaded in this process, when known."""

@@ -61,6 +61,26 @@ class PullThroughBlobs:
                 f"{self.upstream.name} stalled"
             ) from None
 
+    async def prefetch(self, digest: Digest) -> bool:
+        """Have the blob cached, as a client's pull would (the same single download);
+        True when it was downloaded now, False when it was cached. Raises as `get`."""
+        if await self._cached(digest) is not None:
+            return False
+        self._metrics.misses.inc("blob")
+        try:
+            await self.state.fills.complete(
+                digest,
+                functools.partial(self.upstream.open_blob, self.remote, digest),
+                on_stored=functools.partial(self.local.blobs.link, digest, origin=self.origin),
+            )
+        except UpstreamError as exc:
+            raise self._failed(exc, digest) from None
+        except StallError:
+            raise Unavailable(
+                f"blob {digest} stalled while downloading from upstream {self.upstream.name}"
+            ) from None
+        return True
+
     async def info(self, digest: Digest) -> BlobHead:
         """A cached blob's size, else the upstream's answer to a HEAD (nothing downloaded)."""
         head = await self._cached(digest)

@@ -9,6 +9,7 @@ from mirror.cache.pullthrough.state import PullThroughState
 from mirror.cache.pullthrough.view import PullThroughView
 from mirror.store.store import Store
 from mirror.store.view import LocalView, Resolved, remember
+from mirror.upstream.api import Upstream
 from mirror.upstream.routing import RoutingTable
 
 
@@ -35,6 +36,18 @@ class MirrorResolver:
             found = self._resolve(name, namespace)
             remember(self._known, (name, namespace), found)
         return found
+
+    def upstream(self, name: str) -> Upstream:
+        """The configured upstream `name` (its whole stack); KeyError when there is none."""
+        return self.sources[name].upstream
+
+    def cache_view(self, upstream: str, remote: str) -> PullThroughView:
+        """The cache repository of `remote` (as the upstream names it) at the configured
+        upstream `upstream`, as a request with `?ns=<upstream>` reaches it. Raises
+        NameInvalid / NameUnknown."""
+        view = self.resolve(remote, upstream).view
+        assert isinstance(view, PullThroughView)  # a namespace always routes to one
+        return view
 
     def _resolve(self, name: str, namespace: str | None) -> Resolved:
         match = self.table.route(name, namespace)

@@ -35,6 +35,22 @@ class TagStamp:
         return now - self.checked < ttl
 
 
+def stamp_key(local_name: str, tag: str) -> str:
+    return f"tag:{local_name}:{tag}"
+
+
+def stamp_value(digest: Digest, checked: float | None = None) -> bytes:
+    """A stamp saying the upstream gave `digest` for the tag at `checked` (now)."""
+    when = time.time() if checked is None else checked
+    return json.dumps({"digest": str(digest), "checked": when}).encode()
+
+
+async def write_stamp(metadata: MetadataStore, local_name: str, tag: str, digest: Digest) -> None:
+    """Record that `tag` was just seen pointing at `digest` (an import does, for the
+    tags it brings); raises what the metadata store raises."""
+    await metadata.set(stamp_key(local_name, tag), stamp_value(digest), STAMP_TTL)
+
+
 class CacheMetrics:
     def __init__(self, metrics: MetricsRegistry) -> None:
         self.hits = metrics.counter("mirror_cache_hits_total", "Served from cache", ("kind",))
@@ -66,7 +82,7 @@ class PullThroughState:
 
     async def stamp(self, local_name: str, tag: str) -> TagStamp | None:
         try:
-            raw = await self.metadata.get(f"tag:{local_name}:{tag}")
+            raw = await self.metadata.get(stamp_key(local_name, tag))
             if raw is None:
                 return None
             doc = json.loads(raw)
@@ -78,8 +94,7 @@ class PullThroughState:
             return None
 
     async def set_stamp(self, local_name: str, tag: str, digest: Digest) -> None:
-        doc = json.dumps({"digest": str(digest), "checked": time.time()}).encode()
-        await self._quiet_set(f"tag:{local_name}:{tag}", doc, STAMP_TTL)
+        await self._quiet_set(stamp_key(local_name, tag), stamp_value(digest), STAMP_TTL)
 
     async def _quiet_set(self, key: str, value: bytes, ttl: float) -> None:
         try:

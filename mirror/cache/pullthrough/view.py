@@ -60,6 +60,10 @@ class PullThroughView:
     async def blob_info(self, digest: Digest) -> BlobHead:
         return await self._blobs.info(digest)
 
+    async def prefetch(self, digest: Digest) -> bool:
+        """Cache a blob without reading it (sync); True when it was downloaded now."""
+        return await self._blobs.prefetch(digest)
+
     # -- lists -----------------------------------------------------------------------
 
     async def tags(self) -> TagsResult:
