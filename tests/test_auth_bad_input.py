@@ -176,7 +176,7 @@ class Forger:
         if part == "payload":
             return f"{head}.{other.split('.')[1]}.{signature}"
         if part == "cut":
-            return f"{head}.{body}.{signature[:-4]}"
+            return f"{head}.{body}.{signature[:-1]}"  # a length base64 cannot have
         return f"{head}.{body}."
 
 
