@@ -19,10 +19,10 @@ import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from bench.results import Samples
@@ -32,6 +32,7 @@ from tests.support.distribution import run_reference_registry
 from tests.support.images import BuiltImage, build_image
 from tests.support.mirrorproc import run_mirror
 
+T = TypeVar("T")
 Side = Literal["mirror", "reference"]
 SIDES: tuple[Side, ...] = ("mirror", "reference")
 MIRROR_SERVER = "granian"  # mirror's default http.server
@@ -79,6 +80,10 @@ class Env:
         if key not in self._done:
             action()
             self._done.add(key)
+
+    def enter(self, context: AbstractContextManager[T]) -> T:
+        """Keep `context` (a server) open until the run ends."""
+        return self._stack.enter_context(context)
 
     def note(self, text: str) -> None:
         """Keep a line of detail (raw samples, counts) for the report."""

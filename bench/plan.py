@@ -16,6 +16,7 @@ from bench.lists import list_pages
 from bench.manifests import manifest_rates
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
 from bench.results import Row, Samples, failed, mirror_at_most
+from bench.webhooks import dead_endpoint_push
 
 RSS_BAR_MIB = 200.0
 PEAK_SOURCES = (2, 5)  # workloads during which workload 10 samples memory
@@ -58,6 +59,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(9, "tag list and catalog pages", list_pages),
         Workload(10, "peak RSS", peak_memory),
         Workload(11, "garbage collection", garbage_collection),
+        Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
     )
 }

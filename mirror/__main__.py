@@ -11,12 +11,13 @@ the collection failed or hit errors.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 import yaml
 
-from mirror import __version__
+from mirror import __version__, logs
 from mirror.commands import archive, sync
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
@@ -51,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f"config file {path}" if path else "the embedded default config"
         scheme = "https" if config.http.tls else "http"
         workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"
-        print(
-            f"mirror: serving {scheme}://{config.http.addr} with {where}"
-            f" ({config.http.server}, {workers})",
-            file=sys.stderr,
+        # This process's lines in the configured format too (JSON logs stay JSON).
+        logs.configure(config.log.formatter, config.log.fields, config.log.level)
+        logging.getLogger("mirror").info(
+            "serving %s://%s with %s (%s, %s)",
+            scheme,
+            config.http.addr,
+            where,
+            config.http.server,
+            workers,
         )
         serve(config, path, app_target=args.app)
     except ConfigError as exc:

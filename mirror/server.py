@@ -8,25 +8,24 @@ zero-argument factory named by an import string (default
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import logging
+import math
 import os
 import signal
 import socket
 from pathlib import Path
 from typing import Any, Final
 
+from mirror import logs, metrics_dir, worker
 from mirror.config import Config, ConfigError
 
-APP_TARGET: Final = "mirror.proxy.app:create_app_from_env"
+APP_TARGET: Final = worker.DEFAULT_APP
 CONFIG_ENV: Final = "MIRROR_CONFIG"
-_LEVELS: Final = {
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-}
+_LEVELS: Final = logs.LEVELS
+# Lifespan shutdown after the drain (events, health, leases, Redis) gets this long
+# before granian kills a worker that has not stopped.
+SHUTDOWN_MARGIN: Final = 15.0
 
 
 class ListenError(Exception):
@@ -46,14 +45,32 @@ def serve(config: Config, config_path: str | None, *, app_target: str = APP_TARG
         os.environ.pop(CONFIG_ENV, None)
     else:
         os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    _worker_environment(config, app_target)
     host = bind_address(config.http.bind_host)
     sock = _listening_socket(host, config.http.bind_port, config.http.addr)
     if config.http.server == "uvicorn":
-        _run_uvicorn(config, sock, app_target)
+        _run_uvicorn(config, sock, worker.TARGET)
     else:
         # granian binds on its own (and panics on failure): the probe only reports problems.
         sock.close()
-        _run_granian(config, host, app_target)
+        _run_granian(config, host, worker.TARGET)
+
+
+def _worker_environment(config: Config, app_target: str) -> None:
+    """What the workers inherit: the app to serve behind the edge, whether it logs
+    requests, and with several workers the directory their metrics add up in."""
+    os.environ[worker.TARGET_ENV] = app_target
+    os.environ[worker.ACCESS_LOG_ENV] = "1" if config.log.access_log else "0"
+    if config.http.workers > 1:
+        base = os.path.join(config.cache.directory, "prometheus")
+        os.environ[metrics_dir.MULTIPROC_ENV] = str(metrics_dir.prepare(base))
+    else:
+        os.environ.pop(metrics_dir.MULTIPROC_ENV, None)
+
+
+def _logging_config(config: Config) -> dict[str, Any]:
+    log = config.log
+    return logs.dict_config(log.formatter, log.fields, log.level)
 
 
 def bind_address(host: str) -> str:
@@ -103,24 +120,10 @@ def _listening_socket(host: str, port: int, addr: str) -> socket.socket:
     return sock
 
 
-def _logging_config(base: dict[str, Any], handler: str, level: str) -> dict[str, Any]:
-    config = copy.deepcopy(base)
-    for settings in config["handlers"].values():
-        if "stream" in settings:
-            # stderr is line-buffered even into a pipe or file; stdout would hold lines back.
-            settings["stream"] = "ext://sys.stderr"
-    config["loggers"]["mirror"] = {
-        "handlers": [handler],
-        "level": logging.getLevelName(_LEVELS[level]),
-        "propagate": False,
-    }
-    return config
-
-
 def _run_granian(config: Config, host: str, app_target: str) -> None:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
-    from granian.log import LOGGING_CONFIG, LogLevels
+    from granian.log import LogLevels
 
     tls = config.http.tls
     server = Granian(
@@ -136,8 +139,12 @@ def _run_granian(config: Config, host: str, app_target: str) -> None:
         respawn_failed_workers=True,
         factory=True,
         log_level=LogLevels(logging.getLevelName(_LEVELS[config.log.level]).lower()),
-        log_access=config.log.access_log,
-        log_dictconfig=_logging_config(LOGGING_CONFIG, "console", config.log.level),
+        # The request edge (mirror.worker) writes the access log, with request ids.
+        log_access=False,
+        log_dictconfig=_logging_config(config),
+        # A worker still running this long after SIGTERM is killed: the drain, then
+        # the lifespan shutdown (mirror.proxy.shutdown bounds the requests by the drain).
+        workers_kill_timeout=math.ceil(config.http.drain_timeout + SHUTDOWN_MARGIN),
         ssl_cert=Path(tls.certificate) if tls else None,
         ssl_key=Path(tls.key) if tls else None,
         # registry:2's default floor; granian's own (TLS 1.3) would turn older clients away.
@@ -148,7 +155,6 @@ def _run_granian(config: Config, host: str, app_target: str) -> None:
 
 def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
     from uvicorn.supervisors import Multiprocess
 
     tls = config.http.tls
@@ -160,9 +166,12 @@ def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
         workers=config.http.workers,
         loop="uvloop",
         http="httptools",
-        log_config=_logging_config(LOGGING_CONFIG, "default", config.log.level),
+        log_config=_logging_config(config),
         log_level=_LEVELS[config.log.level],
-        access_log=config.log.access_log,
+        access_log=False,  # written by the request edge (mirror.worker), with request ids
+        # SIGTERM: running requests get this long, then are cancelled, then the
+        # lifespan shutdown runs.
+        timeout_graceful_shutdown=max(1, math.ceil(config.http.drain_timeout)),
         # granian does not rewrite the client address from X-Forwarded-*; neither should this.
         proxy_headers=False,
         ssl_certfile=tls.certificate if tls else None,

@@ -59,7 +59,7 @@ def test_rows_have_meanings_and_ignored_keys_say_so() -> None:
     for row in found.values():
         assert row.meaning, row
         assert row.kind, row
-    for key in ("log.fields", "storage.filesystem.maxthreads", "http.secret", "health"):
+    for key in ("storage.filesystem.maxthreads", "http.secret", "redis.pool"):
         assert found[key].meaning.startswith("accepted, ignored: ")
     assert found["proxy.upstreams[].name"].default == "required"
     assert found["proxy.freshness"].default == "`5m`"

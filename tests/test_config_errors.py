@@ -17,7 +17,7 @@ from tests.support.configs import HUB, MINIMAL, error_of, parse
             "storage.filesystem.rootdir: unknown key",
         ),
         (MINIMAL + "auth:\n  htpasswd: {realm: x}\n", "auth: unknown key"),
-        (MINIMAL + "notifications: {}\n", "notifications: unknown key"),
+        (MINIMAL + "notifications: {endpoint: []}\n", "notifications.endpoint: unknown key"),
         (MINIMAL + "http:\n  tls:\n    clientcas: [a]\n", "http.tls.clientcas: unknown key"),
         (MINIMAL + "log:\n  accesslog:\n    enabled: true\n", "log.accesslog.enabled: unknown key"),
         (MINIMAL + "storage2: {}\n", "storage2: unknown key"),

@@ -44,6 +44,7 @@ from tests.support.fsck import (
 from tests.support.images import BuiltImage, build_image, build_index, sha256_file
 from tests.support.mirrorproc import MirrorProcess, mirror_config
 from tests.support.processes import free_port, running, wait_until
+from tests.support.scrape import sample
 
 pytestmark = pytest.mark.interop
 
@@ -82,11 +83,8 @@ def client_for(registry: MirrorProcess) -> httpx.Client:
 def metric(registry: MirrorProcess, route: str, method: str, status: str) -> float:
     """One sample of mirror_http_requests_total (0 when absent)."""
     text = httpx.get(f"{registry.url}/metrics", trust_env=False, timeout=5.0).text
-    sample = f'mirror_http_requests_total{{route="{route}",method="{method}",status="{status}"}}'
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.split()[-1])
-    return 0.0
+    found = sample(text, "mirror_http_requests_total", route=route, method=method, status=status)
+    return found or 0.0
 
 
 def assert_consistent(

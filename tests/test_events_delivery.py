@@ -80,6 +80,8 @@ async def test_a_dead_endpoint_holds_up_only_itself(tmp_path: Path) -> None:
         for event in events:
             await hub.emit(event)
         await live.wait_for({event.id for event in events})
+        # The sink has the events before the loop has its answer and counts them.
+        await eventually(lambda: hub.stats()["live"].delivered == 10, what="live's count")
         await eventually(lambda: hub.stats()["dead"].pending == 10, what="dead's pending")
         stats = hub.stats()
         await hub.aclose()

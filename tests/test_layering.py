@@ -30,11 +30,14 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
     ("mirror.server", 5),
+    ("mirror.worker", 5),
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.
 CONFIG_READERS = (
     "mirror.proxy.app",
+    # The composition root's part for notifications, health, debug listener and drain.
+    "mirror.proxy.operability",
     "mirror.__main__",
     "mirror.server",
     "mirror.config",

@@ -147,3 +147,24 @@ RegistryName = Annotated[str, _text(_registry_name), TypeName("registry host[:po
 RegistryNames = Annotated[
     TextList, AfterValidator(_registry_names), TypeName("list of registry host[:port]s")
 ]
+
+
+def _any_http_url(text: str) -> str:
+    """An absolute http(s) URL kept as written (a webhook's query string included)."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        port, parts = 0, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or port == 0
+        or any(ch.isspace() or not ch.isprintable() for ch in text)
+    ):
+        raise Problem(f"expected an absolute http(s) URL, got {text!r}")
+    return text
+
+
+AnyHTTPURL = Annotated[str, _text(_any_http_url), TypeName("URL")]

@@ -81,6 +81,7 @@ def _rows(cls: type, prefix: str) -> Iterator[Row]:
                 yield Row(key, "section", "", info.description or "")
             yield from _rows(section, f"{key}.")
         elif items is not None:
+            yield Row(key, "list", "", info.description or "")
             yield from _rows(items, f"{key}[].")
         else:
             yield _row(cls, name, info, key, info.description or "")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import PlainSerializer, PlainValidator, field_validator, model_validator
 
 from mirror.config.addresses import BaseURL, ListenAddress, split_host_port
 from mirror.settings import (
+    Duration,
+    Flag,
     Integer,
     OneOf,
     Problem,
@@ -83,6 +85,37 @@ class TLSConfig:
 
 
 @settings
+class PrometheusConfig:
+    enabled: Flag = setting(default=False, doc="serve the metrics on the debug listener")
+    path: Text = setting(default="/metrics", doc="where on the debug listener")
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/") or path == "/debug/health":
+            raise Problem(f"expected a path like /metrics, got {path!r}")
+        return path
+
+
+@settings
+class DebugConfig:
+    addr: Text = setting(
+        default="",
+        doc="`host:port` of the debug listener (`/debug/health`, metrics); empty: none",
+    )
+    prometheus: PrometheusConfig = setting(
+        default_factory=PrometheusConfig, doc="metrics on the debug listener"
+    )
+
+    @field_validator("addr", mode="after")
+    @classmethod
+    def _address(cls, addr: str) -> str:
+        if addr and split_host_port(addr, any_host=True) is None:
+            raise Problem(f"expected [host]:port, got {addr!r}")
+        return addr
+
+
+@settings
 class HTTPConfig:
     addr: ListenAddress = setting(
         default=":5000", doc="`host:port`, `:port` (every interface, IPv4 and IPv6), `[::1]:port`"
@@ -104,7 +137,15 @@ class HTTPConfig:
     )
     workers: Integer = setting(default=1, ge=1, doc="worker processes")
     secret: Text = ignored(default="", why="upload state lives on the server")
-    debug: Any = ignored(default=None, why="no debug server")
+    debug: DebugConfig = setting(
+        default_factory=DebugConfig, doc="the debug listener (one per server, whatever the workers)"
+    )
+    drain_timeout: Duration = setting(
+        default=25.0,
+        key="draintimeout",
+        doc="on SIGTERM: how long running requests and downloads may take to finish before "
+        "they are cut (below Kubernetes' default 30s grace period)",
+    )
 
     @field_validator("tls", mode="after")
     @classmethod

@@ -9,13 +9,15 @@ from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from mirror.config.cache import CacheConfig
 from mirror.config.errors import ConfigError
+from mirror.config.health import HealthConfig
 from mirror.config.http import HTTPConfig, Server
 from mirror.config.log import LogConfig
+from mirror.config.notifications import NotificationsConfig
 from mirror.config.proxy import ProxyConfig
 from mirror.config.redis import RedisConfig
 from mirror.config.storage import StorageConfig
 from mirror.config.sync import SyncConfig
-from mirror.settings import FromYAML, Problem, TypeName, adapter, ignored, setting, settings
+from mirror.settings import FromYAML, Problem, TypeName, adapter, setting, settings
 
 
 def _version(value: object) -> str:
@@ -56,7 +58,10 @@ class Config:
         default=None,
         doc="present: `mirror serve` keeps these images of the upstreams cached and fresh",
     )
-    health: Any = ignored(default=None, why="no background health checks")
+    notifications: NotificationsConfig = setting(
+        default_factory=NotificationsConfig, doc="webhook notifications (registry:2's events)"
+    )
+    health: HealthConfig = setting(default_factory=HealthConfig, doc="health checks")
 
     @field_validator("storage", mode="before")
     @classmethod

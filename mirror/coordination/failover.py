@@ -56,7 +56,10 @@ class Failover:
         self._backoff = min_backoff
         self._retry_at = 0.0
         self._up = metrics.gauge(
-            "mirror_redis_up", "1 when the shared backend (Redis) answers", ("component",)
+            "mirror_redis_up",
+            "1 when the shared backend (Redis) answers",
+            ("component",),
+            mode="livemin",  # 0 when any worker finds it down
         )
         self._fallbacks = metrics.counter(
             "mirror_redis_fallbacks_total",

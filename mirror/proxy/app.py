@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from anyio import to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mirror import logs
 from mirror.cache.fills.manager import FillManager
 from mirror.cache.pullthrough.resolver import MirrorResolver
 from mirror.cache.pullthrough.source import MirrorSource
@@ -30,9 +31,10 @@ from mirror.coordination.metadata import (
 from mirror.coordination.redis_leases import RedisCoordinator
 from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.coordination.redisconn import redis_from_config
-from mirror.metrics import METRICS, MetricsRegistry
-from mirror.proxy.asgi import DistributionApp
+from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
+from mirror.proxy.asgi import DistributionApp, Wrapper
 from mirror.proxy.call import Services
+from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
@@ -69,13 +71,13 @@ class Tuning:
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        body = metrics.render().encode()
+        body = metrics.render()
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", b"text/plain; version=0.0.4; charset=utf-8"),
+                    (b"content-type", CONTENT_TYPE.encode()),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }
@@ -94,7 +96,11 @@ def build_app(
     metrics: MetricsRegistry = METRICS,
     startup: tuple[Hook, ...] = (),
     shutdown: tuple[Hook, ...] = (),
+    routes: Mapping[str, ASGIApp] | None = None,
+    wrappers: tuple[Wrapper, ...] = (),
 ) -> DistributionApp:
+    """The app over `store` and `resolver`; `routes` are served beside the API and
+    `/metrics`, `wrappers` wrap every request (see `DistributionApp`)."""
     served = metrics.counter(
         "mirror_served_bytes_total",
         "Blob bytes sent to clients: from the store, or following an upstream download",
@@ -108,11 +114,12 @@ def build_app(
     )
     return DistributionApp(
         services,
-        extra={"/metrics": metrics_endpoint(metrics)},
+        extra={"/metrics": metrics_endpoint(metrics), **(routes or {})},
         headers=headers,
         metrics=metrics,
         startup=startup,
         shutdown=shutdown,
+        wrappers=wrappers,
     )
 
 
@@ -134,6 +141,8 @@ class _Wiring:
     def __init__(self) -> None:
         self.startup: list[Hook] = []
         self.shutdown: list[Hook] = []
+        self.drain_left: Callable[[], float] = lambda: 0.0
+        self.upstream_state: Callable[[str], Callable[[str], None] | None] = lambda name: None
 
 
 def create_app(
@@ -154,6 +163,8 @@ def create_app(
     storage = config.storage
     driver = create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
+    ops = operability(config, driver, metrics, redis=redis)
+    wiring.drain_left, wiring.upstream_state = ops.shutdown.remaining, ops.upstream_state
     coordinator = _coordinator(config, redis, wiring, metrics)
     store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
     resolver: Resolver
@@ -197,12 +208,14 @@ def create_app(
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
     return build_app(
         store,
-        resolver,
+        ops.resolver(resolver, config.http.external_url),
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
-        startup=tuple(wiring.startup),
-        shutdown=tuple(wiring.shutdown),
+        startup=(*wiring.startup, *ops.startup),
+        shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
+        routes=ops.routes,
+        wrappers=tuple(ops.wrappers),
     )
 
 
@@ -247,6 +260,7 @@ def _mirror_resolver(
             offline=upstream.offline,
             breaker=CircuitBreaker(proxy.breaker.failures, proxy.breaker.reset),
             metrics=metrics,
+            on_breaker=wiring.upstream_state(upstream.name),
         )
         wiring.shutdown.append(stack.aclose)
         sources[upstream.name] = MirrorSource(stack, freshness=upstream.freshness)
@@ -258,7 +272,8 @@ def _mirror_resolver(
         stall_timeout=tuning.fill_stall_timeout,
         metrics=metrics,
     )
-    wiring.shutdown.insert(0, fills.aclose)
+    # Downloads get what is left of a SIGTERM drain.
+    wiring.shutdown.insert(0, lambda: fills.aclose(grace=wiring.drain_left()))
     state = PullThroughState(fills, metadata, metrics=metrics)
     table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
     return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
@@ -437,13 +452,7 @@ async def _remove_tree(path: str) -> None:
 def create_app_from_env() -> DistributionApp:
     """The ASGI factory servers call in each worker: config path from MIRROR_CONFIG."""
     config = load_config(os.environ.get("MIRROR_CONFIG") or None)
-    logging.basicConfig(level=_LEVELS.get(config.log.level, logging.INFO))
+    if not logging.getLogger("mirror").handlers:
+        # Not under `mirror serve`, whose servers configure each worker's logging.
+        logs.configure(config.log.formatter, config.log.fields, config.log.level)
     return create_app(config)
-
-
-_LEVELS = {
-    "error": logging.ERROR,
-    "warn": logging.WARNING,
-    "info": logging.INFO,
-    "debug": logging.DEBUG,
-}

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mirror import requestid
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.proxy import requestbody, routes
 from mirror.proxy.call import Call, Services
+from mirror.proxy.edge import RequestEdge
 from mirror.proxy.errors import (
     BAD_REQUEST,
     METHOD_NOT_ALLOWED,
@@ -27,6 +28,7 @@ from mirror.proxy.inputs import host_problem
 log = logging.getLogger("mirror.proxy")
 
 API_VERSION = ("Docker-Distribution-Api-Version", "registry/2.0")
+Wrapper = Callable[[ASGIApp], ASGIApp]
 
 
 class DistributionApp:
@@ -41,7 +43,10 @@ class DistributionApp:
         metrics: MetricsRegistry = METRICS,
         startup: Sequence[Callable[[], Awaitable[None]]] = (),
         shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+        wrappers: Sequence[Wrapper] = (),
     ) -> None:
+        """`wrappers` wrap every HTTP request, the first outermost, inside the request's
+        edge (its id, `mirror.proxy.edge`)."""
         self.services = services
         self.startup = list(startup)
         self.shutdown = list(shutdown)
@@ -57,6 +62,10 @@ class DistributionApp:
             "Time to the response start, by route",
             ("route",),
         )
+        http: ASGIApp = self._http
+        for wrap in reversed(wrappers):
+            http = wrap(http)
+        self._edge = RequestEdge(http)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,6 +73,9 @@ class DistributionApp:
             return
         if scope["type"] != "http":
             return
+        await self._edge(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         receive, send = requestbody.watch(scope, receive, send)
         problem = host_problem(scope["headers"], scope.get("http_version", "1.1"))
         if problem is not None:
@@ -107,7 +119,7 @@ class DistributionApp:
                 self.requests.inc(route, method, "499")
                 return
             except Exception as exc:
-                request_id = uuid.uuid4().hex[:12]
+                request_id = requestid.current() or requestid.new()
                 response = error_response(exc, head=head, request_id=request_id)
                 response.headers.update(headers)
                 app = response

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 from httpcore._async.http11 import AsyncHTTP11Connection
 
+from mirror import requestid
 from mirror.digests import Digest, is_digest
 from mirror.errors import DigestInvalid, Unsupported
 from mirror.registryhttp.addresses import guarded_transport
@@ -487,6 +488,11 @@ class DistributionClient:
             hop_headers = dict(headers)
             if authorization is not None and own:
                 hop_headers["Authorization"] = authorization
+            request_id = requestid.current()
+            if request_id is not None and own:
+                # The upstream's logs can be matched with ours (a redirect's target is
+                # someone else: a storage service).
+                hop_headers[requestid.HEADER] = request_id
             request = self._http.build_request(method, url, headers=hop_headers)
             response = await self._http.send(request, stream=True)
             if own:

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from mirror.coordination.leases import Lease
 from mirror.digests import Digest, DigestHasher
@@ -47,6 +48,35 @@ class UploadStatus:
     id: str
     size: int
     started_at: float
+
+
+class Uploads(Protocol):
+    """What the front end asks of a repository's upload sessions (`UploadStore`, or a
+    wrapper around it); see `UploadStore` for each method's contract."""
+
+    async def start(self) -> UploadStatus: ...
+
+    async def status(self, upload_id: str) -> UploadStatus: ...
+
+    async def append(
+        self,
+        upload_id: str,
+        body: AsyncIterable[bytes],
+        *,
+        start: int | None = None,
+        length: int | None = None,
+    ) -> UploadStatus: ...
+
+    async def finish(
+        self,
+        upload_id: str,
+        digest: Digest,
+        body: AsyncIterable[bytes] | None = None,
+        *,
+        length: int | None = None,
+    ) -> BlobInfo: ...
+
+    async def cancel(self, upload_id: str) -> None: ...
 
 
 class UploadStore:

@@ -18,7 +18,7 @@ from mirror.store.blobs import BlobInfo
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.repository import Repository
 from mirror.store.store import Store
-from mirror.store.uploads import UploadStore
+from mirror.store.uploads import Uploads, UploadStore
 from mirror.types import Descriptor, Manifest, Reference, validate_name
 
 K = TypeVar("K")
@@ -99,7 +99,7 @@ class RepositoryView(Protocol):
 
     async def referrers(self, subject: Digest, artifact_type: str | None) -> list[Descriptor]: ...
 
-    def uploads(self) -> UploadStore:
+    def uploads(self) -> Uploads:
         """Upload sessions; raise Denied (or ReadOnly) where pushes are not accepted."""
         ...
 

@@ -28,11 +28,13 @@ class UpstreamMetrics:
             "mirror_upstream_breaker_state",
             "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
             ("upstream",),
+            mode="livemax",  # the most open circuit among the workers
         )
         self.ratelimit = metrics.gauge(
             "mirror_upstream_ratelimit_remaining",
             "Pulls left in the upstream's rate-limit window (Docker Hub ratelimit-remaining)",
             ("upstream",),
+            mode="livemin",
         )
 
     def breaker_state(self, upstream: str, state: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mirror.coordination.metadata import MetadataStore
 from mirror.metrics import METRICS, MetricsRegistry
 from mirror.registryhttp.client import DistributionClient
@@ -23,6 +25,7 @@ def upstream_stack(
     offline: bool = False,
     breaker: CircuitBreaker | None = None,
     metrics: MetricsRegistry = METRICS,
+    on_breaker: Callable[[str], None] | None = None,
 ) -> Upstream:
     """`client` wrapped, outermost first, in:
 
@@ -31,17 +34,20 @@ def upstream_stack(
     the offline switch and the breaker (refused requests are not sent, so not counted),
     the metrics (what was actually sent), and the client itself.
 
-    Closing the stack closes the client.
+    Closing the stack closes the client. `on_breaker` also hears the breaker's state
+    (``closed``, ``open``, ``half_open``; the health report's upstream state).
     """
     families = UpstreamMetrics(metrics)
     name = client.name
-    families.breaker_state(name, "closed")
+
+    def breaker_state(state: str) -> None:
+        families.breaker_state(name, state)
+        if on_breaker is not None:
+            on_breaker(state)
+
+    breaker_state("closed")
     upstream: Upstream = MeteredUpstream(RegistryUpstream(client), families)
-    upstream = BreakerUpstream(
-        upstream,
-        breaker or CircuitBreaker(),
-        on_state=lambda state: families.breaker_state(name, state),
-    )
+    upstream = BreakerUpstream(upstream, breaker or CircuitBreaker(), on_state=breaker_state)
     upstream = OfflineUpstream(upstream, offline=offline)
     upstream = NegativeCache(upstream, metadata, prefix=prefix, ttl=negative_ttl)
     return CoalescingUpstream(upstream)

@@ -181,7 +181,11 @@ class FillManager:
         """Wait until the downloads running now have finished (committed or failed)."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop every download: those still running after `grace` seconds (the rest of
+        a SIGTERM drain) are cancelled, and commit nothing."""
+        if grace > 0 and self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
