@@ -20,10 +20,13 @@ from tests.support.upstreams import MirrorRig, make_rig
 
 pytestmark = pytest.mark.anyio
 
+# These tests count the upstream requests of manifest pulls: prefetch (its own tests in
+# test_pullthrough_prefetch.py) would add blob GETs to them.
+
 
 @pytest.fixture
 async def rig() -> AsyncIterator[MirrorRig]:
-    rig = make_rig()
+    rig = make_rig(prefetch=False)
     yield rig
     await rig.aclose()
 
@@ -60,7 +63,7 @@ async def test_fresh_tag_makes_no_upstream_request(rig: MirrorRig) -> None:
 
 
 async def test_stale_tag_one_head_and_get_only_on_change() -> None:
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         await push_image(rig.upstream, "library/app", "v1", seed=1)
         await rig.mirror.get("/v2/app/manifests/v1")
@@ -84,7 +87,7 @@ async def test_stale_tag_one_head_and_get_only_on_change() -> None:
 async def test_concurrent_revalidations_coalesce() -> None:
     import asyncio
 
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         await push_image(rig.upstream, "library/app", "v1")
         await rig.mirror.get("/v2/app/manifests/v1")
@@ -113,7 +116,7 @@ async def test_head_on_uncached_tag_is_answered_from_upstream_head(rig: MirrorRi
 
 
 async def test_digest_references_are_never_revalidated() -> None:
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         _, digest = await push_image(rig.upstream, "library/app", "v1")
         await rig.mirror.get(f"/v2/app/manifests/{digest}")
@@ -158,7 +161,7 @@ async def test_upstream_404_is_remembered_briefly(rig: MirrorRig) -> None:
 
 
 async def test_upstream_404_never_deletes_cached_content() -> None:
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         raw, digest = await push_image(rig.upstream, "library/gone", "v1")
         await rig.mirror.get("/v2/gone/manifests/v1")
@@ -176,7 +179,7 @@ async def test_upstream_404_never_deletes_cached_content() -> None:
 
 async def test_a_tag_gone_upstream_is_served_from_cache_with_a_warning() -> None:
     """Issue 8, item 8: one upstream 404 must not hide a cached tag."""
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         raw, digest = await push_image(rig.upstream, "library/app", "v1")
         await rig.mirror.get("/v2/app/manifests/v1")
@@ -205,7 +208,7 @@ async def test_a_tag_gone_upstream_is_served_from_cache_with_a_warning() -> None
 async def test_a_404_for_the_new_digest_of_a_tag_is_not_recorded_under_the_tag() -> None:
     """The upstream moved the tag but cannot serve the new digest yet (replication lag):
     the cached tag is served, and the negative entry names the digest (issue 8, item 8)."""
-    rig = make_rig(freshness=0.0)
+    rig = make_rig(freshness=0.0, prefetch=False)
     try:
         raw1, _ = await push_image(rig.upstream, "library/app", "v1", seed=1)
         await rig.mirror.get("/v2/app/manifests/v1")
@@ -331,7 +334,7 @@ async def test_referrers_come_from_upstream(rig: MirrorRig) -> None:
 
 async def test_tag_resolved_by_head_then_pulled_by_digest_is_cached() -> None:
     """containerd's way: HEAD the tag, GET the digest; then the tag is cached and fresh."""
-    rig = make_rig()
+    rig = make_rig(prefetch=False)
     try:
         raw, digest = await push_image(rig.upstream, "library/app", "v1")
         assert (

@@ -2,8 +2,8 @@
 
 registry:2 knows one upstream, written inline (`proxy.remoteurl`, `username`, ...); here
 it is the first of `ProxyConfig.upstreams`, followed by the `proxy.upstreams` entries.
-`proxy.freshness`, `ttl` and `offline` belong to the inline upstream and are also the
-defaults of every entry. Present, the section makes this a pull-through mirror.
+`proxy.freshness`, `ttl`, `offline` and `prefetch` belong to the inline upstream and are
+also the defaults of every entry. Present, the section makes this a pull-through mirror.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class ProxyConfig:
     # The keys of one upstream may be written in the section itself (registry:2's form).
     inline: ClassVar[type[UpstreamConfig]] = UpstreamConfig
     # ... and these of them are every entry's defaults.
-    inherited: ClassVar[tuple[str, ...]] = ("freshness", "ttl", "offline")
+    inherited: ClassVar[tuple[str, ...]] = ("freshness", "ttl", "offline", "prefetch")
     # What `arrange` makes of an inline key left out (for the reference table).
     inline_defaults: ClassVar[dict[str, str]] = {
         "name": "from `remoteurl` (`docker.io` for Docker Hub)"

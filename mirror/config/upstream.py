@@ -11,7 +11,17 @@ from urllib.parse import urlsplit
 
 from mirror.config.addresses import RegistryName, RegistryNames, RemoteURL, http_url
 from mirror.durations import WEEK
-from mirror.settings import Duration, Flag, Secret, Text, prepare, setting, settings, within
+from mirror.settings import (
+    Duration,
+    Flag,
+    Integer,
+    Secret,
+    Text,
+    prepare,
+    setting,
+    settings,
+    within,
+)
 
 DOCKER_HUB: Final = "docker.io"
 DOCKER_HUB_HOSTS: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -45,6 +55,17 @@ class UpstreamConfig:
         "eviction is not implemented yet",
     )
     offline: Flag = setting(default=False, doc="serve from cache only, never contact it")
+    prefetch: Flag = setting(
+        default=True,
+        doc="when an image manifest is fetched from it, start downloading the blobs it "
+        "names that are not cached, before the client asks (its GETs join those downloads)",
+    )
+    prefetch_concurrency: Integer = setting(
+        key="prefetchconcurrency",
+        default=3,
+        ge=1,
+        doc="how many blobs prefetch downloads at once from this upstream",
+    )
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -263,7 +263,10 @@ def _mirror_resolver(
             on_breaker=wiring.upstream_state(upstream.name),
         )
         wiring.shutdown.append(stack.aclose)
-        sources[upstream.name] = MirrorSource(stack, freshness=upstream.freshness)
+        prefetch = upstream.prefetch_concurrency if upstream.prefetch else 0
+        sources[upstream.name] = MirrorSource(
+            stack, freshness=upstream.freshness, prefetch=prefetch
+        )
         routes.append(route)
     fills = FillManager(
         store.blobs,
@@ -275,6 +278,7 @@ def _mirror_resolver(
     # Downloads get what is left of a SIGTERM drain.
     wiring.shutdown.insert(0, lambda: fills.aclose(grace=wiring.drain_left()))
     state = PullThroughState(fills, metadata, metrics=metrics)
+    wiring.shutdown.insert(0, state.aclose)
     table = RoutingTable(routes, default=proxy.default or None, local_prefixes=proxy.local)
     return MirrorResolver(store, table, sources, state, read_only=config.storage.read_only)
 

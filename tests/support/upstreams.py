@@ -178,6 +178,7 @@ def rig_config(
     driver: str,
     root: str | None,
     redis: str | None,
+    prefetch: bool = True,
 ) -> str:
     """Configuration text for a mirror of one upstream at http://upstream.test."""
     storage: dict[str, object] = (
@@ -193,6 +194,7 @@ def rig_config(
         "freshness": freshness,
         "offline": offline,
         "breaker": {"failures": breaker[0], "reset": breaker[1]},
+        "prefetch": prefetch,
     }
     config: dict[str, object] = {"version": "0.1", "storage": storage, "proxy": proxy}
     if redis is not None:
@@ -215,6 +217,7 @@ def make_rig(
     stall_timeout: float = 60.0,
     blob_min_rate: float | None = None,
     blob_rate_window: float | None = None,
+    prefetch: bool = True,
 ) -> MirrorRig:
     """A mirror built by `create_app` from configuration, in front of an in-process
     upstream. Its start-up hooks (periodic upkeep) are not run; `aclose()` runs its
@@ -233,6 +236,7 @@ def make_rig(
         driver=driver,
         root=root,
         redis=redis,
+        prefetch=prefetch,
     )
     defaults = Tuning()
     tuning = Tuning(

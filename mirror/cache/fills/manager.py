@@ -171,6 +171,10 @@ class FillManager:
             fill.on_stored(on_stored)
         return fill
 
+    def running(self, digest: Digest) -> bool:
+        """Whether this process has a download of `digest` under way."""
+        return digest in self._fills
+
     def size_of(self, digest: Digest) -> int | None:
         """The size of a blob being downloaded in this process, when known."""
         fill = self._fills.get(digest)

@@ -38,6 +38,9 @@ class PullThroughBlobs:
     async def get(self, digest: Digest) -> BlobContent:
         store = self.local.blobs.store
         head = await self._cached(digest)
+        # No await between this and the fill's start (in fetch): a prefetch either sees
+        # the client's download running or has registered its own before the ask.
+        self.state.asks.asked(digest)
         if head is not None:
             return BlobContent(
                 digest,

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from mirror.cache.pullthrough.failures import domain_error, stale_warning
 from mirror.cache.pullthrough.source import MirrorSource
@@ -36,10 +37,19 @@ assert set(ACCEPT) == MANIFEST_TYPES
 
 
 class PullThroughManifests:
+    """`on_fetched` is told of every manifest stored from the upstream (prefetch)."""
+
     def __init__(
-        self, local: Repository, source: MirrorSource, remote: str, state: PullThroughState
+        self,
+        local: Repository,
+        source: MirrorSource,
+        remote: str,
+        state: PullThroughState,
+        *,
+        on_fetched: Callable[[Manifest], None] | None = None,
     ) -> None:
         self.local = local
+        self._on_fetched = on_fetched
         self.name = local.name
         self.source = source
         self.upstream = source.upstream
@@ -184,13 +194,16 @@ class PullThroughManifests:
                 f"{self.upstream.name}: manifest {ref} has digest {actual}, expected {claimed}"
             )
         try:
-            return await self._store(fetched.raw, fetched.media_type, actual, tag)
+            manifest = await self._store(fetched.raw, fetched.media_type, actual, tag)
         except (ManifestInvalid, Unsupported) as exc:
             # The upstream's content, not the client's request, is at fault: this is an
             # upstream failure like any other (stale fallback, else UNAVAILABLE).
             raise UpstreamContentError(
                 f"{self.upstream.name}: manifest {ref} is not valid: {exc.message}"
             ) from None
+        if self._on_fetched is not None:
+            self._on_fetched(manifest)
+        return manifest
 
     async def _store(
         self, raw: bytes, media_type: str | None, digest: Digest, tag: str | None

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 from mirror.cache.fills.manager import FillManager
+from mirror.cache.pullthrough.prefetch import AskTracker, Prefetcher, PrefetchMetrics
+from mirror.cache.pullthrough.source import MirrorSource
 from mirror.coordination.metadata import MetadataStore
 from mirror.coordination.singleflight import SingleFlight
 from mirror.digests import Digest
@@ -79,6 +81,25 @@ class PullThroughState:
         # one tag or digest are coalesced here; single upstream requests by the upstream.
         self.flights = SingleFlight()
         self.metrics = CacheMetrics(metrics)
+        self._prefetch_metrics = PrefetchMetrics(metrics)
+        self.asks = AskTracker(self._prefetch_metrics)
+        self._prefetchers: dict[str, Prefetcher] = {}
+
+    def prefetcher(self, source: MirrorSource) -> Prefetcher | None:
+        """The prefetcher of `source`'s upstream; None when it does not prefetch."""
+        if source.prefetch <= 0:
+            return None
+        prefetcher = self._prefetchers.get(source.name)
+        if prefetcher is None:
+            prefetcher = self._prefetchers[source.name] = Prefetcher(
+                source.prefetch, self.asks, self._prefetch_metrics, downloading=self.fills.running
+            )
+        return prefetcher
+
+    async def aclose(self) -> None:
+        """Stop prefetching (downloads under way belong to the fill manager)."""
+        for prefetcher in self._prefetchers.values():
+            await prefetcher.aclose()
 
     async def stamp(self, local_name: str, tag: str) -> TagStamp | None:
         try:

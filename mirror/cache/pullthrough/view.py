@@ -11,6 +11,8 @@ deletes cached content. Pushes and deletes are refused: a cache is read-only.
 
 from __future__ import annotations
 
+import functools
+
 from mirror.cache.pullthrough.blobs import PullThroughBlobs
 from mirror.cache.pullthrough.failures import domain_error, stale_warning
 from mirror.cache.pullthrough.manifests import PullThroughManifests
@@ -45,8 +47,16 @@ class PullThroughView:
         self.upstream = source.upstream
         self.remote = remote_name
         self.state = state
-        self._manifests = PullThroughManifests(local, source, remote_name, state)
         self._blobs = PullThroughBlobs(local, source, remote_name, state)
+        prefetcher = state.prefetcher(source)
+        on_fetched = (
+            None
+            if prefetcher is None
+            else functools.partial(prefetcher.manifest, download=self._blobs.prefetch)
+        )
+        self._manifests = PullThroughManifests(
+            local, source, remote_name, state, on_fetched=on_fetched
+        )
 
     async def get_manifest(self, reference: Reference) -> ManifestResult:
         return await self._manifests.get(reference)
