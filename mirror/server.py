@@ -165,7 +165,8 @@ def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
         port=config.http.bind_port,
         workers=config.http.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools, plus sendfile(2) for cached blobs on plain TCP (ASGI zero-copy send).
+        http="mirror.uvicorn_sendfile:SendfileProtocol",
         log_config=_logging_config(config),
         log_level=_LEVELS[config.log.level],
         access_log=False,  # written by the request edge (mirror.worker), with request ids

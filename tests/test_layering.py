@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.commands", 5),
     ("mirror.server", 5),
     ("mirror.worker", 5),
+    ("mirror.uvicorn_sendfile", 5),
     ("mirror", 0),
 ]
 # Only the composition root and the CLI read the configuration.

@@ -81,6 +81,8 @@ class RequestEdge:
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 sent["bytes"] += len(message.get("body", b""))
+            elif message["type"] == "http.response.zerocopysend":
+                sent["bytes"] += int(message.get("count") or 0)
             elif message["type"] == "http.response.pathsend":
                 length = bytes(sent.get("length", b"0"))
                 sent["bytes"] += int(length) if length.isdigit() else 0
