@@ -261,6 +261,21 @@ async def test_a_slow_drip_upstream_does_not_hold_a_download_for_ever() -> None:
         await rig.aclose()
 
 
+async def test_proxy_timeouts_blob_bounds_a_whole_download() -> None:
+    rig = make_rig(timeouts={"blob": "150ms"})
+    try:
+        data = random_bytes(1024 * 1024, 13)
+        digest = await push_blob(rig.upstream, "library/app", data)
+        rig.transport.slow = (0.01, 32 * 1024)  # fast enough for the rate, ~0.3 s: too long
+        async with serving(rig.app) as url, httpx.AsyncClient(base_url=url) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await _read_all(client, f"/v2/app/blobs/{digest}")
+        await rig.fills.drain()
+        assert not await _stored(rig, digest)
+    finally:
+        await rig.aclose()
+
+
 async def test_a_range_of_a_blob_still_downloading_waits_for_verification(rig: MirrorRig) -> None:
     """A range that ends before the blob does must not complete from bytes that are not
     verified yet: here byte 0 is corrupt, which only the whole blob's digest reveals."""

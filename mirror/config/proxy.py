@@ -15,6 +15,7 @@ from pydantic import AfterValidator
 
 from mirror.config.upstream import UpstreamConfig, name_from_url
 from mirror.settings import (
+    ByteSize,
     Duration,
     Integer,
     PositiveDuration,
@@ -61,6 +62,23 @@ class TimeoutsConfig:
     connect: PositiveDuration = setting(default=5.0, doc="connecting to an upstream")
     read: PositiveDuration = setting(
         default=30.0, doc="waiting for an upstream's bytes (also writes and a free connection)"
+    )
+    stall: PositiveDuration = setting(
+        default=60.0,
+        doc="a blob download that moves no byte (from the upstream or to the disk) this long "
+        "fails, and its clients with it",
+    )
+    blob_min_rate: ByteSize = setting(
+        default=10 * 1024,
+        key="blobminrate",
+        doc="bytes per second a blob body must bring, over each `blobratewindow` of waiting "
+        "on it (0: any rate)",
+    )
+    blob_rate_window: PositiveDuration = setting(
+        default=30.0, key="blobratewindow", doc="the stretch of waiting `blobminrate` is taken over"
+    )
+    blob: Duration = setting(
+        default=0.0, doc="the longest a whole blob body may take (0: no limit)"
     )
 
 

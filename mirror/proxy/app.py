@@ -36,7 +36,6 @@ from mirror.proxy.asgi import DistributionApp, Wrapper
 from mirror.proxy.call import Services
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
-from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
@@ -63,10 +62,10 @@ class Tuning:
 
     upstream_retries: int = 2  # extra tries of an idempotent upstream request
     upstream_backoff: float = 0.2  # seconds before the first retry (doubling)
-    fill_stall_timeout: float = 60.0  # a download that moves no byte this long fails
-    upstream_blob_min_rate: float = MIN_RATE  # bytes/s a blob body must keep up, per window
-    upstream_blob_rate_window: float = RATE_WINDOW  # seconds of waiting the rate is taken over
-    upstream_blob_deadline: float | None = None  # seconds a whole blob body may take
+    # Not configuration keys: the retries of one request stay within its deadline
+    # (`proxy.timeouts`), and a failure after them falls back to the cache anyway.
+    # Download pace and stalls are `proxy.timeouts.stall`, `blobminrate`, `blobratewindow`
+    # and `blob`.
 
 
 def metrics_endpoint(metrics: MetricsRegistry) -> ASGIApp:
@@ -248,9 +247,9 @@ def _mirror_resolver(
             read_timeout=proxy.timeouts.read,
             retries=tuning.upstream_retries,
             backoff=tuning.upstream_backoff,
-            blob_min_rate=tuning.upstream_blob_min_rate,
-            blob_rate_window=tuning.upstream_blob_rate_window,
-            blob_deadline=tuning.upstream_blob_deadline,
+            blob_min_rate=proxy.timeouts.blob_min_rate,
+            blob_rate_window=proxy.timeouts.blob_rate_window,
+            blob_deadline=proxy.timeouts.blob or None,
         )
         stack = upstream_stack(
             client,
@@ -272,7 +271,7 @@ def _mirror_resolver(
         store.blobs,
         coordinator,
         metadata,
-        stall_timeout=tuning.fill_stall_timeout,
+        stall_timeout=proxy.timeouts.stall,
         metrics=metrics,
     )
     # Downloads get what is left of a SIGTERM drain.

@@ -179,6 +179,7 @@ def rig_config(
     root: str | None,
     redis: str | None,
     prefetch: bool = True,
+    timeouts: dict[str, object] | None = None,
 ) -> str:
     """Configuration text for a mirror of one upstream at http://upstream.test."""
     storage: dict[str, object] = (
@@ -195,6 +196,7 @@ def rig_config(
         "offline": offline,
         "breaker": {"failures": breaker[0], "reset": breaker[1]},
         "prefetch": prefetch,
+        "timeouts": timeouts or {},
     }
     config: dict[str, object] = {"version": "0.1", "storage": storage, "proxy": proxy}
     if redis is not None:
@@ -215,9 +217,10 @@ def make_rig(
     root: str | None = None,
     redis: str | None = None,
     stall_timeout: float = 60.0,
-    blob_min_rate: float | None = None,
+    blob_min_rate: int | None = None,
     blob_rate_window: float | None = None,
     prefetch: bool = True,
+    timeouts: dict[str, object] | None = None,
 ) -> MirrorRig:
     """A mirror built by `create_app` from configuration, in front of an in-process
     upstream. Its start-up hooks (periodic upkeep) are not run; `aclose()` runs its
@@ -237,19 +240,14 @@ def make_rig(
         root=root,
         redis=redis,
         prefetch=prefetch,
+        timeouts={
+            "stall": stall_timeout,
+            **({} if blob_min_rate is None else {"blobminrate": blob_min_rate}),
+            **({} if blob_rate_window is None else {"blobratewindow": blob_rate_window}),
+            **(timeouts or {}),
+        },
     )
-    defaults = Tuning()
-    tuning = Tuning(
-        upstream_retries=0,
-        upstream_backoff=0.0,
-        fill_stall_timeout=stall_timeout,
-        upstream_blob_min_rate=defaults.upstream_blob_min_rate
-        if blob_min_rate is None
-        else blob_min_rate,
-        upstream_blob_rate_window=defaults.upstream_blob_rate_window
-        if blob_rate_window is None
-        else blob_rate_window,
-    )
+    tuning = Tuning(upstream_retries=0, upstream_backoff=0.0)
     app = create_app(
         parse_config(text, {}),
         metrics,
