@@ -24,8 +24,10 @@ from mirror.store.view import BlobContent
 
 # Bodies go to the server in pieces of at most this size: granian queues up to 32 body
 # messages per connection before it waits for the client, so the piece size bounds the
-# memory a slow client can pin (32 x 256 KiB = 8 MiB; with 1 MiB pieces it was 32 MiB).
-SEND_PIECE = 256 * 1024
+# memory a slow client can pin (32 x 128 KiB = 4 MiB). With 256 KiB pieces, 8 skopeo
+# clients of one uncached 256 MiB layer peaked at 201-203 MiB of RSS; with 128 KiB at
+# 175-191 (bench workload 5, one run each, load average 10-25).
+SEND_PIECE = 128 * 1024
 # A file is read and sent in pieces of this size, each sent as read (no read buffer
 # beside them, no copies): an idle client of a cached range pins at most 32 x 128 KiB
 # (measured with granian: 1.4 MB of RSS, from 3.4 MB with 1 MiB reads cut into 256 KiB
