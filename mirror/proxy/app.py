@@ -229,6 +229,7 @@ def _mirror_resolver(
     coordinator: Coordinator,
     transports: dict[str, httpx.AsyncBaseTransport],
     tuning: Tuning,
+    prefetch: bool = True,
 ) -> MirrorResolver:
     unknown = set(transports) - {upstream.name for upstream in proxy.upstreams}
     if unknown:
@@ -262,10 +263,9 @@ def _mirror_resolver(
             on_breaker=wiring.upstream_state(upstream.name),
         )
         wiring.shutdown.append(stack.aclose)
-        prefetch = upstream.prefetch_concurrency if upstream.prefetch else 0
-        sources[upstream.name] = MirrorSource(
-            stack, freshness=upstream.freshness, prefetch=prefetch
-        )
+        # A sync fetches every blob itself: prefetch would only race it.
+        ahead = upstream.prefetch_concurrency if prefetch and upstream.prefetch else 0
+        sources[upstream.name] = MirrorSource(stack, freshness=upstream.freshness, prefetch=ahead)
         routes.append(route)
     fills = FillManager(
         store.blobs,
@@ -361,6 +361,7 @@ def sync_session(
         coordinator=coordinator,
         transports=dict(transports or {}),
         tuning=tuning or Tuning(),
+        prefetch=False,
     )
     job = _sync_job(config, resolver, metadata, coordinator, metrics)
     assert job is not None
