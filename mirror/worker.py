@@ -16,6 +16,7 @@ from typing import Final
 
 from starlette.types import ASGIApp
 
+from mirror.memory import tune_allocator
 from mirror.proxy.edge import RequestEdge
 
 TARGET: Final = "mirror.worker:create"
@@ -33,5 +34,6 @@ def load(target: str) -> ASGIApp:
 
 
 def create() -> ASGIApp:
+    tune_allocator()
     app = load(os.environ.get(TARGET_ENV) or DEFAULT_APP)
     return RequestEdge(app, access_log=os.environ.get(ACCESS_LOG_ENV) == "1")
