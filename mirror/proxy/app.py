@@ -54,6 +54,8 @@ log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
 STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
+# Temp files of dead writers go at start-up and then every this often (their locks tell).
+TEMP_SWEEP_INTERVAL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,9 @@ def create_app(
         wiring.startup.append(job.start)
         wiring.shutdown.append(job.stop)
     cleanup = Periodic(
-        "stale partial cleanup", lambda: store.purge_partials(STALE_PARTIAL_AGE), STALE_PARTIAL_AGE
+        "stale partial cleanup",
+        lambda: store.purge_partials(STALE_PARTIAL_AGE),
+        TEMP_SWEEP_INTERVAL,
     )
     wiring.startup.append(cleanup.start)
     wiring.shutdown.append(cleanup.stop)
