@@ -426,9 +426,9 @@ def _coordinator(
     else:
         local = FileCoordinator(os.path.join(config.cache.directory, "leases"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    shared = RedisCoordinator(redis)
+    shared = RedisCoordinator(redis, config.redis.prefix)
     wiring.shutdown.append(shared.aclose)
     return FallbackCoordinator(shared, local, metrics=metrics)
 
@@ -444,9 +444,10 @@ def _metadata(
     else:
         local = DiskMetadataStore(os.path.join(config.cache.directory, "metadata"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    return FallbackMetadataStore(RedisMetadataStore(redis), local, metrics=metrics)
+    shared = RedisMetadataStore(redis, config.redis.prefix)
+    return FallbackMetadataStore(shared, local, metrics=metrics)
 
 
 async def _remove_tree(path: str) -> None:
