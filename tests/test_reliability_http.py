@@ -133,7 +133,9 @@ def test_slowloris_is_cut_at_the_header_timeout_while_others_are_served(
         for server, run in zip(SERVERS, runs, strict=True):
             took, served, slowest = run.result()
             assert HEADER_TIMEOUT - 2 <= took <= HEADER_TIMEOUT + 10, (server, took)
-            assert served >= HEADER_TIMEOUT - 5 and slowest < 1.0, (server, served, slowest)
+            # Generous bounds (the machine is shared): a server tied up by the dribblers
+            # would not answer at all (`serves` times out after 5 s).
+            assert served >= HEADER_TIMEOUT / 3 and slowest < 3.0, (server, served, slowest)
         assert serves(one.url) and serves(two.url)
 
 
