@@ -47,20 +47,19 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        # Bytes that arrived while a head was under way and did not complete it were all
-        # head: past the limit, refuse before parsing more. (The chunk that completes a
-        # head may carry body bytes too, so a head may pass the limit by that chunk.)
-        if self._head_bytes > HEAD_LIMIT:
-            if not self.transport.is_closing():
-                self._disarm_header_deadline()
-                self.transport.write(_431)
-                self.transport.close()
+        if self.transport.is_closing():
             return
         super().data_received(data)
         if self._header_deadline is None:  # no head under way (or it just completed)
             self._head_bytes = 0
-        else:
-            self._head_bytes += len(data)
+            return
+        # Bytes that did not complete a head were all head. (The chunk that completes a
+        # head may carry body bytes too, so a head may pass the limit by that chunk.)
+        self._head_bytes += len(data)
+        if self._head_bytes > HEAD_LIMIT and not self.transport.is_closing():
+            self._disarm_header_deadline()
+            self.transport.write(_431)
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
