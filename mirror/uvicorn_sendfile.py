@@ -2,13 +2,14 @@
 with `sendfile(2)`, as the reference registry sends them.
 
 uvicorn implements no zero-copy extension. `SendfileProtocol` is its httptools protocol
-with the ASGI "Zero Copy Send" extension (`http.response.zerocopysend`: `file`, `offset`,
-`count`, `more_body`) offered on plain-TCP connections: the status line and headers go
-through uvicorn as usual; once they have left its buffer, the body is `os.sendfile`d
-from the file to the socket on the event loop (non-blocking, waiting for the socket to
-take more), and uvicorn is then told the body ended, so keep-alive, `Connection: close`
-and its bookkeeping stay its own. A TLS connection cannot use sendfile (the bytes must be
-encrypted in user space): there the extension is not offered and the app streams.
+(as `mirror.headertimeout` hardens it) with the ASGI "Zero Copy Send" extension
+(`http.response.zerocopysend`: `file`, `offset`, `count`, `more_body`) offered on plain-
+TCP connections: the status line and headers go through uvicorn as usual; once they have
+left its buffer, the body is `os.sendfile`d from the file to the socket on the event
+loop (non-blocking, waiting for the socket to take more), and uvicorn is then told the
+body ended, so keep-alive, `Connection: close` and its bookkeeping stay its own. A TLS
+connection cannot use sendfile (the bytes must be encrypted in user space): there the
+extension is not offered and the app streams.
 
 It relies on two uvicorn internals (`HttpToolsProtocol._start_asgi_task` and the
 cycle's `send`, `transport`, `flow`, `expected_content_length` and `disconnected`),
@@ -22,7 +23,9 @@ import errno
 import os
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from mirror.headertimeout import HeaderTimeoutProtocol
 
 EXTENSION = "http.response.zerocopysend"
 # One sendfile call sends at most this much; between calls other connections get a turn.
@@ -33,8 +36,9 @@ _FLUSH_TRIES = 30_000
 _GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
 
 
-class SendfileProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with `http.response.zerocopysend` on plain TCP."""
+class SendfileProtocol(HeaderTimeoutProtocol):
+    """uvicorn's httptools protocol (with the request-head deadline and limit of
+    `HeaderTimeoutProtocol`) and `http.response.zerocopysend` on plain TCP."""
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         sock = self.transport.get_extra_info("socket")

@@ -180,6 +180,7 @@ def rig_config(
     redis: str | None,
     prefetch: bool = True,
     timeouts: dict[str, object] | None = None,
+    redis_prefix: str | None = None,
 ) -> str:
     """Configuration text for a mirror of one upstream at http://upstream.test."""
     storage: dict[str, object] = (
@@ -200,7 +201,8 @@ def rig_config(
     }
     config: dict[str, object] = {"version": "0.1", "storage": storage, "proxy": proxy}
     if redis is not None:
-        config["redis"] = {"addr": redis, "dialtimeout": 0.2}
+        prefix = {} if redis_prefix is None else {"prefix": redis_prefix}
+        config["redis"] = {"addr": redis, "dialtimeout": 0.2, **prefix}
     return json.dumps(config)  # JSON is YAML
 
 
@@ -216,6 +218,7 @@ def make_rig(
     driver: str = "inmemory",
     root: str | None = None,
     redis: str | None = None,
+    redis_prefix: str | None = None,
     stall_timeout: float = 60.0,
     blob_min_rate: int | None = None,
     blob_rate_window: float | None = None,
@@ -246,6 +249,7 @@ def make_rig(
             **({} if blob_rate_window is None else {"blobratewindow": blob_rate_window}),
             **(timeouts or {}),
         },
+        redis_prefix=redis_prefix,
     )
     tuning = Tuning(upstream_retries=0, upstream_backoff=0.0)
     app = create_app(
