@@ -34,6 +34,7 @@ from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp, Wrapper
 from mirror.proxy.call import Services
+from mirror.proxy.dashboard import dashboard_wrappers
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
@@ -177,6 +178,7 @@ def create_app(
     coordinator = _coordinator(config, redis, wiring, metrics)
     store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
     resolver: Resolver
+    metadata: MetadataStore | None = None
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
@@ -215,16 +217,20 @@ def create_app(
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    resolver = ops.resolver(resolver, config.http.external_url)
+    ui = dashboard_wrappers(
+        config, store, resolver, metrics, metadata, startup=wiring.startup, shutdown=wiring.shutdown
+    )
     return build_app(
         store,
-        ops.resolver(resolver, config.http.external_url),
+        resolver,
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
         startup=(*wiring.startup, *ops.startup),
         shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
         routes=ops.routes,
-        wrappers=tuple(ops.wrappers),
+        wrappers=(*ops.wrappers, *ui),
         origins=upstream_origins(config),
     )
 
