@@ -137,14 +137,18 @@ class ImageDetails:
     size: int | None
 
 
+IMAGE_CONFIGS = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
+
+
 def kind_of(manifest: Manifest) -> str:
+    """index, image (a container image's config), or artifact (anything else: a
+    signature, an SBOM, a Helm chart)."""
     if manifest.is_index:
         return "index"
-    if manifest.artifact_type or (
-        manifest.config is not None
-        and not manifest.config.media_type.endswith("config.v1+json")
-        and "container.image" not in manifest.config.media_type
-    ):
+    config = manifest.config
+    if manifest.artifact_type or config is None or config.media_type not in IMAGE_CONFIGS:
         return "artifact"
     return "image"
 

@@ -1,6 +1,11 @@
 // The dashboard's own few lines: confirm deletes, copy pull commands. No inline script
 // (the Content-Security-Policy allows scripts from this origin only).
 "use strict";
+// Scripts run: say so, and which htmx (progressive enhancement hooks and tests read it).
+document.documentElement.classList.add("js");
+document.documentElement.setAttribute(
+  "data-htmx", typeof window.htmx === "undefined" ? "missing" : window.htmx.version
+);
 document.addEventListener("submit", function (event) {
   var form = event.target;
   var question = form.getAttribute && form.getAttribute("data-confirm");
