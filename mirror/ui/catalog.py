@@ -8,7 +8,7 @@ pass over the names for the search and nothing per repository outside the page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mirror.store.store import Store
@@ -51,12 +51,30 @@ class CatalogPage:
     group: str | None  # None: all groups
 
 
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """The index's names with what a page needs of each, computed once per list."""
+
+    names: list[str]
+    groups: list[str]
+    lowered: list[str]
+    by_group: dict[str, list[int]]
+
+    @classmethod
+    def of(cls, names: list[str], group_of: Callable[[str], str]) -> _Grouped:
+        groups = [group_of(name) for name in names]
+        by_group: dict[str, list[int]] = {}
+        for position, key in enumerate(groups):
+            by_group.setdefault(key, []).append(position)
+        return cls(names, groups, [name.lower() for name in names], by_group)
+
+
 class Catalog:
     def __init__(self, store: Store, upstreams: Sequence[UpstreamInfo]) -> None:
         self.store = store
         self.upstreams = tuple(upstreams)
         self._by_prefix = {u.prefix: u.name for u in self.upstreams}
-        self._grouped: tuple[list[str], list[str]] | None = None  # (names, their groups)
+        self._grouped: _Grouped | None = None
 
     def group_of(self, name: str) -> str:
         """The upstream a stored repository is a cache of, LOCAL for a local one."""
@@ -66,12 +84,12 @@ class Catalog:
     def label(self, group: str) -> str:
         return "local" if group == LOCAL else f"cached from {group}"
 
-    async def _names(self) -> tuple[list[str], list[str]]:
+    async def _names(self) -> _Grouped:
         names = await self.store.repositories()
         grouped = self._grouped
-        if grouped is None or grouped[0] is not names or len(grouped[1]) != len(names):
-            grouped = (names, [self.group_of(name) for name in names])
-            self._grouped = grouped
+        # The index hands out the same list until it changes; it may grow in place.
+        if grouped is None or grouped.names is not names or len(grouped.groups) != len(names):
+            grouped = self._grouped = _Grouped.of(names, self.group_of)
         return grouped
 
     async def page(
@@ -85,21 +103,25 @@ class Catalog:
     ) -> CatalogPage:
         """Page `page` of the repositories matching `query` (every word, anywhere in the
         name, case-insensitive) in `group` (None: all) that `permit` may pull."""
-        names, groups = await self._names()
+        grouped = await self._names()
+        names, groups = grouped.names, grouped.groups
         words = query.lower().split()
-        counts: dict[str, int] = {}
-        chosen: list[int] = []
-        for position, name in enumerate(names):
-            if words:
-                lowered = name.lower()
-                if not all(word in lowered for word in words):
-                    continue
-            if not permit.unrestricted and not await permit.may(name, PULL):
-                continue
-            key = groups[position]
-            counts[key] = counts.get(key, 0) + 1
-            if group is None or key == group:
-                chosen.append(position)
+        counts: dict[str, int]
+        chosen: Sequence[int]
+        if not words and permit.unrestricted:
+            counts = {key: len(found) for key, found in grouped.by_group.items()}
+            chosen = range(len(names)) if group is None else grouped.by_group.get(group, [])
+        else:
+            lowered = grouped.lowered
+            matching: Sequence[int] = range(len(names))
+            for word in words:  # each word narrows what the one before kept
+                matching = [i for i in matching if word in lowered[i]]
+            if not permit.unrestricted:
+                matching = [i for i in matching if await permit.may(names[i], PULL)]
+            counts = {}
+            for i in matching:
+                counts[groups[i]] = counts.get(groups[i], 0) + 1
+            chosen = matching if group is None else [i for i in matching if groups[i] == group]
         total = len(chosen)
         pages = max(1, -(-total // size))
         page = min(max(page, 1), pages)
