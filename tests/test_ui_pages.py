@@ -284,6 +284,24 @@ async def test_the_cache_page_shows_what_the_cache_saved(rig: MirrorRig) -> None
     assert '<svg class="plot"' in r.text and '<title id="plot-title">' in r.text
 
 
+async def test_size_cap_eviction_and_collection_show_where_they_exist(rig: MirrorRig) -> None:
+    assert "Storage, eviction" not in (await rig.mirror.get("/ui/cache")).text
+    metrics = rig.metrics
+    metrics.gauge("mirror_cache_size_bytes", "", mode="livemax").set(value=3 * 2**30)
+    metrics.gauge("mirror_cache_max_bytes", "", mode="livemax").set(value=4 * 2**30)
+    metrics.counter("mirror_evictions_total", "", ("reason",)).inc("size", amount=12)
+    metrics.counter("mirror_evicted_bytes_total", "").inc(amount=2**30)
+    metrics.counter("mirror_gc_runs_total", "", ("outcome",)).inc("done", amount=3)
+    metrics.counter("mirror_gc_removed_total", "", ("kind",)).inc("blob", amount=40)
+    metrics.counter("mirror_gc_freed_bytes_total", "").inc(amount=5 * 2**20)
+    r = await rig.mirror.get("/ui/cache")
+    page = text_of(r.text)
+    assert "Cached content 3.0 GiB of 4.0 GiB (75.0%)" in page
+    assert '<meter min="0" max="1" value="0.75"' in r.text
+    assert "Evictions 12 images, 1.0 GiB" in page
+    assert "Garbage collections 3 runs, 40 removed, 5.0 MiB freed" in page
+
+
 async def test_an_open_breaker_shows_the_upstream_unreachable(rig: MirrorRig) -> None:
     rig.metrics.gauge("mirror_upstream_breaker_state", "", ("upstream",), mode="livemax").set(
         "docker.io", value=2

@@ -128,7 +128,9 @@ def test_cache_figures_add_up_the_metrics_by_upstream() -> None:
     metrics.gauge("mirror_notifications_pending", "", ("endpoint",), mode="livemax").set(
         "audit", value=2
     )
-    metrics.counter("mirror_gc_runs_total", "").inc()
+    metrics.counter("mirror_gc_runs_total", "", ("outcome",)).inc("done", amount=2)
+    metrics.gauge("mirror_cache_size_bytes", "", mode="livemax").set(value=750)
+    metrics.gauge("mirror_cache_max_bytes", "", mode="livemax").set(value=1000)
 
     figures = cache_figures(Samples.from_registry(metrics), UPSTREAMS)
     hub, ghcr = figures.upstreams
@@ -144,13 +146,16 @@ def test_cache_figures_add_up_the_metrics_by_upstream() -> None:
     assert figures.in_flight == 2
     (audit,) = figures.endpoints
     assert (audit.name, audit.queued, audit.pending) == ("audit", 7, 2)
-    assert [s.name for s in figures.lifecycle] == ["mirror_gc_runs_total"]
+    life = figures.lifecycle
+    assert life.any and life.gc_runs == 2 and life.usage == 0.75
+    assert life.evictions is None and life.gc_freed is None  # not there: not shown
 
 
 def test_no_traffic_has_no_ratio_rather_than_a_division_by_zero() -> None:
     figures = cache_figures(Samples.from_registry(MetricsRegistry()), UPSTREAMS)
     assert figures.hit_ratio() is None and figures.byte_ratio is None
     assert [u.breaker for u in figures.upstreams] == ["closed", "closed"]
+    assert not figures.lifecycle.any and figures.lifecycle.usage is None
 
 
 async def test_history_records_buckets_and_adds_up_across_restarts() -> None:

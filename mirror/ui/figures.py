@@ -8,7 +8,7 @@ the scrape shows and never a single worker's share.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -16,9 +16,6 @@ from mirror.metrics import MetricsRegistry
 from mirror.ui.catalog import UpstreamInfo
 
 BREAKER_STATES = {0: "closed", 1: "half-open", 2: "open"}
-# Families of jobs that other parts add (size cap, eviction, garbage collection): shown
-# as they are, where they exist.
-LIFECYCLE_PREFIXES = ("mirror_gc_", "mirror_evict", "mirror_storage_", "mirror_lifecycle_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +59,12 @@ class Samples:
                 return s.value
         return None
 
-    def with_prefix(self, prefixes: Sequence[str]) -> list[Sample]:
-        return [s for s in self.all if s.name.startswith(tuple(prefixes))]
+    def present(self, name: str) -> bool:
+        return name in self._by_name
+
+    def maybe_total(self, name: str) -> float | None:
+        """The sum of `name`'s samples, None when the metric does not exist here."""
+        return self.total(name) if self.present(name) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,45 @@ class EndpointFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """Size cap, eviction and garbage collection, where those jobs run (None: absent)."""
+
+    size: float | None  # bytes of cached upstream content
+    cap: float | None  # cache.maxsize; 0: no cap
+    evictions: float | None
+    evicted: float | None  # bytes
+    gc_runs: float | None
+    gc_removed: float | None
+    gc_freed: float | None  # bytes
+
+    @property
+    def any(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.size, self.cap, self.evictions, self.gc_runs, self.gc_freed)
+        )
+
+    @property
+    def usage(self) -> float | None:
+        """The share of the cap in use, when there is a cap."""
+        if self.size is None or not self.cap:
+            return None
+        return self.size / self.cap
+
+
+def _lifecycle(samples: Samples) -> Lifecycle:
+    return Lifecycle(
+        size=samples.maybe_total("mirror_cache_size_bytes"),
+        cap=samples.maybe_total("mirror_cache_max_bytes"),
+        evictions=samples.maybe_total("mirror_evictions_total"),
+        evicted=samples.maybe_total("mirror_evicted_bytes_total"),
+        gc_runs=samples.maybe_total("mirror_gc_runs_total"),
+        gc_removed=samples.maybe_total("mirror_gc_removed_total"),
+        gc_freed=samples.maybe_total("mirror_gc_freed_bytes_total"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class CacheFigures:
     hits: dict[str, float]  # by kind (blob, manifest)
     misses: dict[str, float]
@@ -105,7 +145,7 @@ class CacheFigures:
     served_download: float
     upstreams: list[UpstreamFigures]
     endpoints: list[EndpointFigures]
-    lifecycle: list[Sample] = field(default_factory=list)
+    lifecycle: Lifecycle
 
     def hit_ratio(self, kind: str | None = None) -> float | None:
         kinds = [kind] if kind else sorted(set(self.hits) | set(self.misses))
@@ -185,5 +225,5 @@ def cache_figures(samples: Samples, upstreams: Sequence[UpstreamInfo]) -> CacheF
             )
             for endpoint in endpoints
         ],
-        lifecycle=samples.with_prefix(LIFECYCLE_PREFIXES),
+        lifecycle=_lifecycle(samples),
     )
