@@ -300,6 +300,20 @@ async def test_size_cap_eviction_and_collection_show_where_they_exist(rig: Mirro
     assert '<meter min="0" max="1" value="0.75"' in r.text
     assert "Evictions 12 images, 1.0 GiB" in page
     assert "Garbage collections 3 runs, 40 removed, 5.0 MiB freed" in page
+    assert "Notification queues" not in page
+
+
+async def test_notification_queues_show_where_endpoints_exist(rig: MirrorRig) -> None:
+    metrics = rig.metrics
+    metrics.counter("mirror_notifications_queued_total", "", ("endpoint",)).inc("audit", amount=9)
+    metrics.counter("mirror_notifications_delivered_total", "", ("endpoint",)).inc(
+        "audit", amount=6
+    )
+    metrics.gauge("mirror_notifications_pending", "", ("endpoint",), mode="livemax").set(
+        "audit", value=3
+    )
+    page = text_of((await rig.mirror.get("/ui/cache")).text)
+    assert "Notification queues" in page and "audit 3 9 6 0 0" in page
 
 
 async def test_an_open_breaker_shows_the_upstream_unreachable(rig: MirrorRig) -> None:
