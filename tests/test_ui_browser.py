@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import skopeo
@@ -106,3 +107,23 @@ def test_search_in_the_browser_narrows_the_list(
     found = visible_text(browser.dom(f"{mirror.url}/ui/?q=work"))
     assert "team/worker" in found and "team/api" not in found
     assert "1 repository matching" in found
+
+
+def test_every_worker_shows_the_whole_servers_figures(tmp_path: Path, hub: RegistryProcess) -> None:
+    """With two granian workers, whichever answers the cache page adds up both workers'
+    counters (the multiprocess metrics), as a scrape does."""
+    upstream = build_image(tmp_path / "app", layers=[MiB], seed="workers", tag="1")
+    skopeo.copy(upstream.source_ref, hub.ref("library/busybox", "1"))
+    proxy = proxy_settings(hub.url)
+    with run_mirror(tmp_path, proxy=proxy, server="granian", workers=2) as mirror:
+        for attempt in range(4):  # spread over the workers; the first one fetches
+            skopeo.copy(f"docker://{mirror.host}/busybox:1", f"dir:{tmp_path / str(attempt)}")
+        seen = set()
+        for _ in range(12):  # a new connection each time, so both workers answer
+            with httpx.Client(base_url=mirror.url, timeout=30.0) as client:
+                page = visible_text(client.get("/ui/cache").text)
+                saved = re.search(r"([\d.]+ [KMG]iB) served from the cache", page)
+                fetched = re.search(r"([\d.]+ [KMG]iB) fetched from upstreams", page)
+                assert saved and fetched, page
+                seen.add((saved.group(1), fetched.group(1)))
+    assert seen == {("3.0 MiB", "1.0 MiB")}, seen
