@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import httpx
@@ -18,10 +19,11 @@ from mirror.auth.policyfile import parse_policy
 from mirror.config import parse_config
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import create_app, standalone_app
+from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver
-from mirror.types import OCI_INDEX, OCI_MANIFEST
+from mirror.types import OCI_INDEX, OCI_MANIFEST, Reference
 from mirror.ui.access import controller_permissions
 from mirror.ui.app import Dashboard, DashboardParts
 from tests.support.oci import (
@@ -442,3 +444,36 @@ async def test_with_auth_a_user_sees_and_deletes_only_what_they_may(tmp_path: Pa
         r = await client.post("/ui/delete", data=form, headers=ORIGIN, auth=alice)
         assert r.status_code == 303
     assert await store.repository("team/secret").tags.get("v1") is None
+
+
+class FailingStat:
+    """A driver whose `stat` fails as a broken disk would (everything else works)."""
+
+    def __init__(self, inner: StorageDriver) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def stat(self, path: str) -> Any:
+        raise OSError("disk on fire")
+
+
+async def test_a_failing_storage_is_an_error_page_not_a_traceback() -> None:
+    driver = create_driver("inmemory", {})
+    raw = manifest_bytes(b"{}", [])
+    await Store(driver).repository("app").put_manifest(Reference(tag="v1"), raw, None, verify=False)
+    store = Store(FailingStat(driver))
+    dashboard = Dashboard(DashboardParts(store, LocalResolver(store), MetricsRegistry()))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=dashboard.wrap(store_app_unused)),
+        base_url="http://mirror.test",
+    ) as client:
+        assert "app" in (await client.get("/ui/")).text
+        r = await client.get("/ui/repo/app")
+    assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
+    assert "disk on fire" not in r.text and "Traceback" not in r.text
+
+
+async def store_app_unused(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("the dashboard answered every request")

@@ -175,6 +175,9 @@ class Dashboard:
         except RegistryError as exc:
             log.warning("dashboard page failed: %s", exc)
             return self._error(request, 503, "The registry could not answer this now.")
+        except Exception:
+            log.exception("dashboard page %s failed", request.url.path)
+            return self._error(request, 500, "Something went wrong; it is in the log.")
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         return self._error(request, 404, "There is no such page.")
