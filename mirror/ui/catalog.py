@@ -8,11 +8,16 @@ pass over the names for the search and nothing per repository outside the page.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mirror.errors import NameUnknown
 from mirror.store.store import Store
 from mirror.ui.access import PULL, Permit
+
+log = logging.getLogger("mirror.ui")
 
 LOCAL = ""  # the group key of local repositories
 PAGE_SIZE = 50
@@ -38,6 +43,7 @@ class Group:
 class RepositoryRow:
     name: str
     group: str  # LOCAL or an upstream's name
+    tags: int | None = None  # how many tags it has (None: not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +132,24 @@ class Catalog:
         pages = max(1, -(-total // size))
         page = min(max(page, 1), pages)
         start = (page - 1) * size
-        rows = [RepositoryRow(names[i], groups[i]) for i in chosen[start : start + size]]
+        shown_names = [names[i] for i in chosen[start : start + size]]
+        counts_of_tags = await asyncio.gather(*(self._tag_count(n) for n in shown_names))
+        rows = [
+            RepositoryRow(name, groups[i], tags)
+            for name, i, tags in zip(
+                shown_names, chosen[start : start + size], counts_of_tags, strict=True
+            )
+        ]
         order = [LOCAL, *(u.name for u in self.upstreams)]
         shown = [Group(key, self.label(key), counts.get(key, 0)) for key in order]
         return CatalogPage(rows, shown, total, page, pages, query, group)
+
+    async def _tag_count(self, name: str) -> int | None:
+        """The number of tags (the store's cached listing); None when unreadable."""
+        try:
+            return len(await self.store.repository(name).tags.all())
+        except NameUnknown:
+            return 0
+        except Exception:  # a count is a detail: the list shows without it
+            log.warning("counting the tags of %s failed", name, exc_info=True)
+            return None
