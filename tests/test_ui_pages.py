@@ -4,6 +4,7 @@ through its API, then what each page shows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ import pytest
 
 from mirror.auth.htpasswd import HtpasswdAccessController
 from mirror.auth.policyfile import parse_policy
+from mirror.cache.pullthrough.resolver import MirrorResolver
 from mirror.config import parse_config
+from mirror.coordination.metadata import MetadataStore
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import create_app, standalone_app
 from mirror.store.driver import StorageDriver
@@ -26,6 +29,7 @@ from mirror.store.view import LocalResolver
 from mirror.types import OCI_INDEX, OCI_MANIFEST, Reference
 from mirror.ui.access import controller_permissions
 from mirror.ui.app import Dashboard, DashboardParts
+from tests.support.lifespan import lifespan
 from tests.support.oci import (
     digest_of,
     index_bytes,
@@ -478,3 +482,20 @@ async def test_a_failing_storage_is_an_error_page_not_a_traceback() -> None:
 
 async def store_app_unused(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("the dashboard answered every request")
+
+
+async def test_the_server_records_the_savings_history_from_its_start() -> None:
+    config = parse_config("storage: inmemory\nproxy:\n  remoteurl: http://upstream.test\n", {})
+    app = create_app(config, MetricsRegistry())
+    resolver = app.services.resolver
+    assert isinstance(resolver, MirrorResolver)
+    async with lifespan(app):
+        await eventually_recorded(resolver.state.metadata)
+
+
+async def eventually_recorded(metadata: MetadataStore) -> None:
+    for _ in range(200):  # bounded: 10 s
+        if [key async for key, _ in metadata.scan("ui:savings:")]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no savings history was recorded at start-up")

@@ -57,7 +57,7 @@ def dashboard_wrappers(
             registry_host=host,
         )
     )
-    if dashboard.history is not None and not config.storage.read_only:
+    if dashboard.history is not None:
         recorder = Periodic(
             "dashboard history", dashboard.record_history, dashboard.history.interval, delay=0.0
         )
