@@ -29,7 +29,9 @@ from mirror.store.view import LocalResolver
 from mirror.types import OCI_INDEX, OCI_MANIFEST, Reference
 from mirror.ui.access import controller_permissions
 from mirror.ui.app import Dashboard, DashboardParts
+from tests.events_helpers import eventually
 from tests.support.lifespan import lifespan
+from tests.support.notified import endpoint, notified_registry
 from tests.support.oci import (
     digest_of,
     index_bytes,
@@ -40,6 +42,7 @@ from tests.support.oci import (
     random_bytes,
 )
 from tests.support.upstreams import MirrorRig, make_rig
+from tests.support.webhook import WebhookReceiver
 
 pytestmark = pytest.mark.anyio
 
@@ -499,3 +502,27 @@ async def eventually_recorded(metadata: MetadataStore) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("no savings history was recorded at start-up")
+
+
+async def test_a_delete_from_the_page_is_notified_like_one_through_the_api(
+    tmp_path: Path,
+) -> None:
+    async with (
+        WebhookReceiver() as sink,
+        notified_registry(tmp_path / "root", [endpoint("sink", sink.url)], user="alice") as reg,
+    ):
+        await push_image(reg.client, "team/app", "v1", seed=3)
+        r = await reg.client.post(
+            "/ui/delete",
+            data={"name": "team/app", "reference": "v1"},
+            headers={"Origin": "http://registry.test"},
+        )
+        assert r.status_code == 303
+        await eventually(
+            lambda: any(e["action"] == "delete" for e in sink.unique_events()),
+            what="the delete event",
+        )
+    (deleted,) = [e for e in sink.unique_events() if e["action"] == "delete"]
+    assert deleted["target"]["repository"] == "team/app" and deleted["target"]["tag"] == "v1"
+    assert deleted["actor"] == {"name": "alice"}
+    assert deleted["request"]["method"] == "POST"
