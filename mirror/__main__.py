@@ -23,6 +23,7 @@ from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, wit
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
 from mirror.lifecycle.command import run_garbage_collect
+from mirror.proxy.authenticating import check_auth
 from mirror.server import APP_TARGET, ListenError, serve
 from mirror.store.drivers import create_driver
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = _config_path(args.config or config_file)
         config = load_config(path)
+        check_auth(config)
         if args.command == "check-config":
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0

@@ -38,6 +38,8 @@ CONFIG_READERS = (
     "mirror.proxy.app",
     # The composition root's part for notifications, health, debug listener and drain.
     "mirror.proxy.operability",
+    # The composition root's part for access control (`auth`) and the token service.
+    "mirror.proxy.authenticating",
     "mirror.__main__",
     "mirror.server",
     "mirror.config",

@@ -33,6 +33,7 @@ from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp, Wrapper
+from mirror.proxy.authenticating import authentication
 from mirror.proxy.call import Services
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
@@ -206,16 +207,18 @@ def create_app(
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    table = resolver.table if isinstance(resolver, MirrorResolver) else None
+    auth = authentication(config, table, headers=dict(config.http.response_headers))
     return build_app(
         store,
         ops.resolver(resolver, config.http.external_url),
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
-        startup=(*wiring.startup, *ops.startup),
-        shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
+        startup=(*wiring.startup, *ops.startup, *auth.startup),
+        shutdown=(*auth.shutdown, *ops.shutdown_hooks, *wiring.shutdown),
         routes=ops.routes,
-        wrappers=tuple(ops.wrappers),
+        wrappers=(*ops.wrappers, *auth.wrappers),
     )
 
 
