@@ -131,6 +131,11 @@ async def test_the_policy_decides_each_action(tmp_path: Path) -> None:
         assert_unauthorized(await anonymous.get("/v2/team/app/tags/list"))
         await push_image(alice, "public/tool", "v1", layers=1)
         assert (await anonymous.get("/v2/public/tool/manifests/v1")).status_code == 200
+        # An empty pair (what containers/image sends without credentials) is anonymous.
+        empty = {"Authorization": "Basic Og=="}
+        assert (await anonymous.get("/v2/public/tool/manifests/v1", headers=empty)).is_success
+        assert_unauthorized(await anonymous.get("/v2/team/app/manifests/v1", headers=empty))
+        assert_unauthorized(await anonymous.get("/v2/", headers=empty))
         assert_unauthorized(
             await anonymous.put("/v2/public/tool/manifests/v2", content=b"{}"),
             [("repository", "public/tool", "push")],
