@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -39,6 +40,7 @@ from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
+from mirror.registryhttp.tls import client_tls
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
@@ -254,6 +256,7 @@ def _mirror_resolver(
             blob_min_rate=tuning.upstream_blob_min_rate,
             blob_rate_window=tuning.upstream_blob_rate_window,
             blob_deadline=tuning.upstream_blob_deadline,
+            tls=client_tls(**dataclasses.asdict(upstream.tls)),
         )
         stack = upstream_stack(
             client,
