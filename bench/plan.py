@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.archive import archive_throughput
+from bench.auth import auth_rates
 from bench.blobs import first_byte, parallel_streams, single_stream
 from bench.env import Env
 from bench.gc import garbage_collection
@@ -61,6 +62,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(11, "garbage collection", garbage_collection),
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
+        Workload(14, "authenticated manifest and blob GETs", auth_rates),
     )
 }
 

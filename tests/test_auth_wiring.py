@@ -15,9 +15,18 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
+from mirror.config import parse_config
+from mirror.proxy.authenticating import DECISION_TTL, Authenticating, authentication
 from tests.events_helpers import eventually
-from tests.support.authregistry import AuthRegistry, auth_registry, basic, write_htpasswd
+from tests.support.authregistry import (
+    AuthRegistry,
+    auth_registry,
+    basic,
+    registry_config,
+    write_htpasswd,
+)
 from tests.support.notified import endpoint, notified_registry
 from tests.support.oci import digest_of, push_blob, push_image
 from tests.support.webhook import WebhookReceiver
@@ -237,3 +246,28 @@ async def test_notifications_name_the_authenticated_user(tmp_path: Path) -> None
     (event,) = sink.events()
     assert event["action"] == "push"
     assert event["actor"] == {"name": "carol"}
+
+
+async def test_a_grant_is_remembered_for_a_second_then_checked_again(tmp_path: Path) -> None:
+    config = parse_config(
+        json.dumps(registry_config(tmp_path / "root", htpasswd_auth(tmp_path))), {}
+    )
+    controller = authentication(config, None).controller
+    assert controller is not None
+    now = [100.0]
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = Authenticating(ok, controller, None, headers={}, clock=lambda: now[0])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://r", headers=basic("bob")
+    ) as bob:
+        path = "/v2/team/app/manifests/v1"
+        assert (await bob.get(path)).status_code == 200
+        write_htpasswd(tmp_path / "htpasswd", {"alice": "wonderland"})  # bob removed
+        now[0] += 0.5
+        assert (await bob.get(path)).status_code == 200  # remembered
+        now[0] += DECISION_TTL
+        assert (await bob.get(path)).status_code == 401

@@ -22,8 +22,11 @@ repository opens another.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,7 @@ from mirror.auth import (
     AccessController,
     AccessPolicy,
     Challenge,
+    Grant,
     PolicyFile,
     PolicySource,
     RouteKind,
@@ -64,6 +68,12 @@ Wrapper = Callable[[ASGIApp], ASGIApp]
 GRANT_KEY = "grant"  # where notifications (`proxy/notifying.py`) read the actor
 _KINDS: dict[str, RouteKind] = {"base": "base", "catalog": "catalog"}
 _NAME_CACHE = 4096
+_ROUTE_CACHE = 4096
+# A grant is remembered this long for the same credentials and request (method, route
+# kind, names): a pull's many requests pay for one check. So a user removed from the
+# htpasswd file, or a policy edit, takes effect within this time, not at once.
+DECISION_TTL = 1.0
+DECISION_CACHE = 4096
 
 
 @dataclass
@@ -267,14 +277,17 @@ class Authenticating:
         table: RoutingTable | None,
         *,
         headers: dict[str, str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.controller = controller
         self.table = table
         self.headers = {API_VERSION[0]: API_VERSION[1], **headers}
+        self.clock = clock
+        self._granted: OrderedDict[bytes, tuple[float, Grant]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = routes.match(scope["path"]) if scope["type"] == "http" else None
+        found = _match(scope["path"]) if scope["type"] == "http" else None
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -287,17 +300,36 @@ class Authenticating:
             name = self._checked_name(params["name"], query.get("ns"))
             if route.name == "upload_start":
                 mount_from = query.get("from") or None
-        try:
-            grant = await authorize(
-                self.controller, scope["headers"], method, kind, name=name, mount_from=mount_from
-            )
-        except Challenge as challenge:
-            log.info("%s %s refused: %s", method, scope["path"][:200], challenge.reason[:200])
-            await self._refuse(challenge, scope, receive, send)
-            return
+        credentials = [value for key, value in scope["headers"] if key.lower() == b"authorization"]
+        key = hashlib.sha256(repr((credentials, method, kind, name, mount_from)).encode()).digest()
+        now = self.clock()
+        remembered = self._granted.get(key)
+        if remembered is not None and remembered[0] > now:
+            grant = remembered[1]
+        else:
+            try:
+                grant = await authorize(
+                    self.controller,
+                    scope["headers"],
+                    method,
+                    kind,
+                    name=name,
+                    mount_from=mount_from,
+                )
+            except Challenge as challenge:
+                log.info("%s %s refused: %s", method, scope["path"][:200], challenge.reason[:200])
+                await self._refuse(challenge, scope, receive, send)
+                return
+            self._remember(key, now, grant)
         state = scope.setdefault("state", {})
         state[GRANT_KEY] = grant
         await self.app(scope, receive, send)
+
+    def _remember(self, key: bytes, now: float, grant: Grant) -> None:
+        self._granted[key] = (now + DECISION_TTL, grant)
+        self._granted.move_to_end(key)
+        if len(self._granted) > DECISION_CACHE:
+            self._granted.popitem(last=False)
 
     def _checked_name(self, name: str, namespace: str | None) -> str:
         """`name`, or the stored name when `?ns=` makes it another repository."""
@@ -321,6 +353,12 @@ class Authenticating:
         response.headers.update(self.headers)
         response.headers.update(challenge.headers)
         await response(scope, receive, send)
+
+
+@functools.lru_cache(maxsize=_ROUTE_CACHE)
+def _match(path: str) -> tuple[routes.Route, dict[str, str]] | None:
+    """The route table's match, remembered (its patterns cost microseconds a request)."""
+    return routes.match(path)
 
 
 def _query(scope: Scope) -> QueryParams:
