@@ -296,10 +296,13 @@ class Authenticating:
         kind = _KINDS.get(route.name, "repository")
         name = mount_from = None
         if kind == "repository":
-            query = _query(scope)
-            name = self._checked_name(params["name"], query.get("ns"))
-            if route.name == "upload_start":
-                mount_from = query.get("from") or None
+            name = params["name"]
+            raw_query = scope.get("query_string")
+            if raw_query:
+                query = QueryParams(raw_query)  # Starlette's reading, as the handlers'
+                name = self._checked_name(name, query.get("ns"))
+                if route.name == "upload_start":
+                    mount_from = query.get("from") or None
         credentials = [value for key, value in scope["headers"] if key.lower() == b"authorization"]
         key = hashlib.sha256(repr((credentials, method, kind, name, mount_from)).encode()).digest()
         now = self.clock()
@@ -359,8 +362,3 @@ class Authenticating:
 def _match(path: str) -> tuple[routes.Route, dict[str, str]] | None:
     """The route table's match, remembered (its patterns cost microseconds a request)."""
     return routes.match(path)
-
-
-def _query(scope: Scope) -> QueryParams:
-    # Starlette's reading, the one the handlers use (a repeated key: the last value).
-    return QueryParams(scope.get("query_string") or b"")
