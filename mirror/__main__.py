@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = _config_path(args.config or config_file)
         config = load_config(path)
-        check_auth(config)
         if args.command == "check-config":
+            check_auth(config)
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
         if args.command in STORE_COMMANDS:
@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             return _garbage_collect(config, args)
         if args.server:
             config = with_server(config, args.server)
+        check_auth(config)  # here, not once per worker: one line, exit status 2
         where = f"config file {path}" if path else "the embedded default config"
         scheme = "https" if config.http.tls else "http"
         workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"

@@ -303,8 +303,7 @@ class Authenticating:
                 name = self._checked_name(name, query.get("ns"))
                 if route.name == "upload_start":
                     mount_from = query.get("from") or None
-        credentials = [value for key, value in scope["headers"] if key.lower() == b"authorization"]
-        key = hashlib.sha256(repr((credentials, method, kind, name, mount_from)).encode()).digest()
+        key = _decision_key(scope["headers"], (method, kind, name, mount_from))
         now = self.clock()
         remembered = self._granted.get(key)
         if remembered is not None and remembered[0] > now:
@@ -356,6 +355,18 @@ class Authenticating:
         response.headers.update(self.headers)
         response.headers.update(challenge.headers)
         await response(scope, receive, send)
+
+
+def _decision_key(
+    headers: list[tuple[bytes, bytes]], request: tuple[str, str, str | None, str | None]
+) -> bytes:
+    """A digest of the request's credentials (never kept as such) and what it asks for."""
+    digest = hashlib.sha256(repr(request).encode())
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            digest.update(len(value).to_bytes(4, "big"))
+            digest.update(value)
+    return digest.digest()
 
 
 @functools.lru_cache(maxsize=_ROUTE_CACHE)
