@@ -10,6 +10,7 @@ import yaml
 from mirror.config import ConfigError, parse_config
 from mirror.proxy.authenticating import check_auth
 from tests.support.authregistry import write_htpasswd
+from tests.support.mirrorcli import mirror_cli
 
 MINIMAL = "storage: inmemory\n"
 TOKEN = "token: {realm: 'http://127.0.0.1:5001/token', service: reg, issuer: iss"
@@ -117,3 +118,14 @@ def test_start_up_refuses_missing_files_and_bad_policies(tmp_path: Path) -> None
         with pytest.raises(ConfigError) as caught:
             check_auth(parse_config(MINIMAL + text, {}))
         assert str(caught.value).startswith(message), text
+
+
+def test_serve_and_check_config_refuse_a_bad_auth_block_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(MINIMAL + "auth: {htpasswd: {realm: r, path: /nonexistent}}\n")
+    for command in ("check-config", "serve"):
+        done = mirror_cli(command, "--config", str(config), timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            "mirror: config error: auth: auth.htpasswd.path: file not found: /nonexistent"
+        )

@@ -271,3 +271,15 @@ async def test_a_grant_is_remembered_for_a_second_then_checked_again(tmp_path: P
         assert (await bob.get(path)).status_code == 200  # remembered
         now[0] += DECISION_TTL
         assert (await bob.get(path)).status_code == 401
+
+
+async def test_silly_lets_any_header_in_and_challenges_without_one(tmp_path: Path) -> None:
+    auth = {"silly": {"realm": "https://auth.test/token", "service": "dev"}}
+    async with auth_registry(tmp_path / "root", auth) as registry:
+        refused = await registry.client.get("/v2/any/app/tags/list")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == (
+            'Bearer realm="https://auth.test/token",service="dev",scope="repository:any/app:pull"'
+        )
+        anything = {"Authorization": "whatever"}
+        assert (await registry.client.get("/v2/", headers=anything)).status_code == 200
