@@ -129,3 +129,13 @@ def test_serve_and_check_config_refuse_a_bad_auth_block_in_one_line(tmp_path: Pa
         assert done.stderr.strip() == (
             "mirror: config error: auth: auth.htpasswd.path: file not found: /nonexistent"
         )
+
+
+def test_workers_without_a_shared_cache_directory_need_a_key_directory() -> None:
+    text = (
+        "storage: inmemory\nhttp: {workers: 2}\n"
+        f"auth: {{{TOKEN}}}, tokenservice: {{addr: ':5001'}}}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"auth\.tokenservice\.keydirectory: set keydirectory"):
+        parse_config(text, {})
+    parse_config(text.replace("':5001'", "':5001', keydirectory: /keys"), {})

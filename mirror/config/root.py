@@ -107,6 +107,21 @@ class Config:
             raise Problem(
                 "anonymous pull of upstream content needs a proxy section", ("anonymouspull",)
             )
+        service = auth.tokenservice if auth is not None else None
+        cache, http = info.data.get("cache"), info.data.get("http")
+        if (
+            service is not None
+            and not (service.key or service.keydirectory)
+            and isinstance(cache, CacheConfig)
+            and cache.ephemeral
+            and isinstance(http, HTTPConfig)
+            and http.workers > 1
+        ):
+            raise Problem(
+                "set keydirectory (or key): each worker would make its own key in its own "
+                "temporary cache directory",
+                ("tokenservice", "keydirectory"),
+            )
         return auth
 
     def redacted(self) -> dict[str, Any]:
