@@ -283,3 +283,20 @@ async def test_silly_lets_any_header_in_and_challenges_without_one(tmp_path: Pat
         )
         anything = {"Authorization": "whatever"}
         assert (await registry.client.get("/v2/", headers=anything)).status_code == 200
+
+
+async def test_the_dashboard_shows_what_the_configured_policy_lets_one_pull(
+    tmp_path: Path,
+) -> None:
+    auth = htpasswd_auth(tmp_path, policy=POLICY)
+    async with (
+        auth_registry(tmp_path / "root", auth) as registry,
+        users(registry, "alice") as (alice,),
+    ):
+        await push_image(alice, "public/tool", "v1", layers=1)
+        await push_image(alice, "secret/plans", "v1", layers=1)
+        html = {"Accept": "text/html"}
+        anonymous = (await registry.client.get("/ui/", headers=html)).text
+        assert "public/tool" in anonymous and "secret/plans" not in anonymous
+        theirs = (await alice.get("/ui/", headers=html)).text
+        assert "public/tool" in theirs and "secret/plans" in theirs
