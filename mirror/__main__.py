@@ -1,5 +1,6 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
-`mirror export`, `mirror import`, `mirror sync`, `mirror --version`.
+`mirror export`, `mirror import`, `mirror sync`, `mirror --version`, and the client
+verbs (no configuration): `copy`, `ls`, `catalog`, `inspect`, `digest`, `tag`, `delete`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -18,7 +19,7 @@ import sys
 import yaml
 
 from mirror import __version__, logs
-from mirror.commands import archive, sync
+from mirror.commands import archive, copy, images, sync
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
@@ -28,12 +29,15 @@ from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
 STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
+CLIENT_COMMANDS = {"copy": copy.run_copy} | dict.fromkeys(images.VERBS, images.run_verb)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in CLIENT_COMMANDS:
+        return CLIENT_COMMANDS[args.command](args)
     config_file = getattr(args, "config_file", None)
     if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
@@ -114,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_parsers(commands)
     sync.add_parser(commands)
+    copy.add_parser(commands)
+    images.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )
