@@ -11,15 +11,21 @@ the collection failed or hit errors.
 
 from __future__ import annotations
 
+import sys
+
+from mirror.commands import clientmain
+
+if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in clientmain.VERBS:
+    sys.exit(clientmain.main(sys.argv[1:]))
+
 import argparse
 import logging
 import os
-import sys
 
 import yaml
 
 from mirror import __version__, logs
-from mirror.commands import archive, copy, images, sync
+from mirror.commands import archive, sync
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
@@ -29,15 +35,14 @@ from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
 STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
-CLIENT_COMMANDS = {"copy": copy.run_copy} | dict.fromkeys(images.VERBS, images.run_verb)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.command in CLIENT_COMMANDS:
-        return CLIENT_COMMANDS[args.command](args)
+    if args.command in clientmain.VERBS:
+        return clientmain.dispatch(args)
     config_file = getattr(args, "config_file", None)
     if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
@@ -118,8 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_parsers(commands)
     sync.add_parser(commands)
-    copy.add_parser(commands)
-    images.add_parsers(commands)
+    clientmain.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -28,7 +28,7 @@ from mirror.registryhttp.errors import UpstreamNotFound
 from mirror.types import Descriptor, Manifest
 
 T = TypeVar("T")
-DEFAULT_JOBS = 4
+DEFAULT_JOBS = 6
 MAX_DEPTH = 4
 
 

@@ -2,7 +2,8 @@
 
 A thin, typed layer over `registryhttp.DistributionClient` (the pull-through upstream's
 client: one transport, one auth implementation): it picks the scheme (https; with
-`insecure`, https without certificate checks, else plain http), finds credentials
+`insecure`, https without certificate checks, else plain http - straight away for a
+loopback host), finds credentials
 (explicit, else docker's config file), always knows a manifest's digest, and pushes
 blobs with resumption: an upload cut by the network is asked where it stands and
 continued from there (the source is reopened at that offset), else started again.
@@ -10,6 +11,7 @@ continued from there (the source is reopened at that offset), else started again
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import httpx
 
 from mirror.client.credentials import Credentials, lookup
 from mirror.client.errors import ContentMismatch
-from mirror.digests import Digest, DigestHasher
+from mirror.digests import Digest
 from mirror.errors import ManifestInvalid, Unsupported
 from mirror.registryhttp.blob import UpstreamBlob
 from mirror.registryhttp.client import DistributionClient, ManifestHead, Upload
@@ -41,6 +43,7 @@ ACCEPT_ALL = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)
 MONOLITHIC_LIMIT = 1 << 20
 RESUME_ATTEMPTS = 3
 MAX_BLOB_IN_MEMORY = 64 << 20
+SEND_BATCH = 1 << 20
 
 # Reads a blob from an offset on (for an upload, and again to resume it).
 Opener = Callable[[int], AsyncIterator[bytes]]
@@ -135,6 +138,10 @@ class Registry:
             return self._client
         if self._scheme is not None or not self.insecure:
             self._client = self._make(self._scheme or "https")
+            return self._client
+        if _is_loopback(self.host):
+            # As crane does: an insecure registry on this machine speaks plain HTTP.
+            self._client = self._make("http")
             return self._client
         secure = self._make("https")
         try:
@@ -321,6 +328,17 @@ class Registry:
         return upload
 
 
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 async def _new_upload(client: DistributionClient, repository: str) -> Upload:
     upload = await client.start_upload(repository)
     if upload is None:  # only a mount answers 201
@@ -329,36 +347,30 @@ async def _new_upload(client: DistributionClient, repository: str) -> Upload:
 
 
 async def _take(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[bytes]:
-    """The first `length` bytes of `chunks` (the rest is left unread)."""
+    """The first `length` bytes of `chunks` (the rest is left unread), in pieces of at
+    least SEND_BATCH bytes: each piece costs a round of the HTTP stack and a socket write,
+    and a source hands on its chunks as they arrive, often a few KiB at a time."""
     left = length
+    batch = bytearray()
     try:
         async for chunk in chunks:
             if len(chunk) >= left:
-                yield chunk[:left]
-                return
+                batch += chunk[:left]
+                left = 0
+                break
             left -= len(chunk)
-            yield chunk
+            if not batch and len(chunk) >= SEND_BATCH:
+                yield chunk
+                continue
+            batch += chunk
+            if len(batch) >= SEND_BATCH:
+                yield bytes(batch)
+                batch.clear()
+        if batch:
+            yield bytes(batch)
     finally:
         closer = getattr(chunks, "aclose", None)
         if closer is not None:
             await closer()
     if left:
         raise ContentMismatch(f"the source ended {left} bytes short")
-
-
-def hashing(chunks: AsyncIterator[bytes], digest: Digest, size: int) -> AsyncIterator[bytes]:
-    """Pass `chunks` on, raising ContentMismatch at the end unless they hash to `digest`
-    and are `size` bytes long."""
-
-    async def run() -> AsyncIterator[bytes]:
-        hasher = DigestHasher(digest.algorithm)
-        async for chunk in chunks:
-            hasher.update(chunk)
-            yield chunk
-        if hasher.size != size or hasher.digest() != digest:
-            raise ContentMismatch(
-                f"content of {digest} hashes to {hasher.digest()} ({hasher.size} bytes, "
-                f"expected {size})"
-            )
-
-    return run()

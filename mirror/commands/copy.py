@@ -9,7 +9,7 @@ import sys
 from mirror.client.copy import DEFAULT_JOBS, CopyResult, copy_image
 from mirror.client.locations import Location, open_destination, open_source
 from mirror.commands.clientcli import Registries, common_flags, credentials, emit, run
-from mirror.commands.progress import copy_progress, size_text
+from mirror.commands.copybars import copy_progress, size_text
 from mirror.sizes import parse_size
 
 
@@ -31,7 +31,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     copy.add_argument("--src-creds", metavar="USER:PASS", help="credentials for the source")
     copy.add_argument("--dest-creds", metavar="USER:PASS", help="credentials for the destination")
     copy.add_argument(
-        "-j", "--jobs", type=int, default=DEFAULT_JOBS, help="blobs in flight (default 4)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        help=f"blobs in flight (default {DEFAULT_JOBS})",
     )
     copy.add_argument(
         "--chunk-size",

@@ -19,18 +19,9 @@ from rich.progress import (
 
 from mirror.archive.export import NoProgress
 from mirror.archive.export import Progress as ProgressSink
-from mirror.client.copy import NoProgress as NoCopyProgress
-from mirror.client.copy import Progress as CopyProgress
-from mirror.digests import Digest
+from mirror.commands.copybars import size_text
 
-_COLUMNS = (
-    TextColumn("{task.description}"),
-    BarColumn(),
-    DownloadColumn(binary_units=True),
-    TransferSpeedColumn(),
-    TimeRemainingColumn(),
-    TextColumn("{task.fields[item]}"),
-)
+__all__ = ["progress_for", "size_text"]
 
 
 class TerminalProgress:
@@ -60,55 +51,13 @@ def progress_for(verb: str, *, quiet: bool) -> Iterator[ProgressSink]:
     if quiet or not sys.stderr.isatty():
         yield NoProgress()
         return
-    with Progress(*_COLUMNS, console=Console(stderr=True), transient=True) as progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[item]}"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         yield TerminalProgress(progress, verb)
-
-
-def size_text(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-class CopyBars:
-    """`mirror copy` on a terminal: a bar per blob in flight, and one for the total."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._total: TaskID | None = None
-        self._blobs: dict[Digest, TaskID] = {}
-
-    def start(self, total: int, items: int) -> None:
-        self._total = self._progress.add_task(
-            f"copying {items} blobs", total=total or None, item=""
-        )
-
-    def blob_started(self, digest: Digest, size: int) -> None:
-        self._blobs[digest] = self._progress.add_task(
-            f"  {digest.hex[:12]}", total=size or None, item=""
-        )
-
-    def advance(self, digest: Digest, amount: int) -> None:
-        task = self._blobs.get(digest)
-        if task is not None:
-            self._progress.advance(task, amount)
-        if self._total is not None:
-            self._progress.advance(self._total, amount)
-
-    def blob_done(self, digest: Digest) -> None:
-        task = self._blobs.pop(digest, None)
-        if task is not None:
-            self._progress.remove_task(task)
-
-
-@contextmanager
-def copy_progress(*, quiet: bool) -> Iterator[CopyProgress]:
-    """Bars on stderr when it is a terminal and not `quiet`; else nothing."""
-    if quiet or not sys.stderr.isatty():
-        yield NoCopyProgress()
-        return
-    with Progress(*_COLUMNS, console=Console(stderr=True), transient=True) as progress:
-        yield CopyBars(progress)
