@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,20 @@ def test_broken_config_is_one_clear_error(tmp_path: Path) -> None:
     assert "***" in repr(Credentials("u", "secret")) and "secret" not in repr(
         Credentials("u", "secret")
     )
+
+
+def test_a_real_helper_program_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    helper = tmp_path / "docker-credential-fake"
+    helper.write_text(
+        "#!/bin/sh\n"
+        "read server\n"
+        '[ "$1" = get ] && [ "$server" = "reg.example" ] || exit 1\n'
+        'echo \'{"ServerURL": "reg.example", "Username": "robot", "Secret": "t0k"}\'\n'
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    config = write(tmp_path / "config.json", {"credHelpers": {"reg.example": "fake"}})
+    assert lookup("reg.example", config) == Credentials("robot", "t0k")
+    missing = write(tmp_path / "other.json", {"credsStore": "not-installed"})
+    with pytest.raises(CredentialsError, match="not installed"):
+        lookup("reg.example", missing)

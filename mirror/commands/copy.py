@@ -9,7 +9,8 @@ import sys
 from mirror.client.copy import DEFAULT_JOBS, CopyResult, copy_image
 from mirror.client.locations import Location, open_destination, open_source
 from mirror.commands.clientcli import Registries, common_flags, credentials, emit, run
-from mirror.commands.copybars import copy_progress, size_text
+from mirror.commands.copybars import copy_progress
+from mirror.lifecycle.report import human_bytes
 from mirror.sizes import parse_size
 
 
@@ -86,9 +87,13 @@ async def _copy(registries: Registries, args: argparse.Namespace) -> int:
 def _summary(result: CopyResult) -> str:
     skipped = result.present + result.mounted
     text = (
-        f"{result.destination}: {result.digest} ({result.manifests} manifests, "
-        f"{result.blobs} blobs: {result.uploaded} copied, {size_text(result.bytes)}"
+        f"{result.destination}: {result.digest} ({_count(result.manifests, 'manifest')}, "
+        f"{_count(result.blobs, 'blob')}: {result.uploaded} copied, {human_bytes(result.bytes)}"
     )
     if skipped:
         text += f"; {result.present} present, {result.mounted} mounted"
     return text + ")"
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"

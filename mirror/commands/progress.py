@@ -19,9 +19,6 @@ from rich.progress import (
 
 from mirror.archive.export import NoProgress
 from mirror.archive.export import Progress as ProgressSink
-from mirror.commands.copybars import size_text
-
-__all__ = ["progress_for", "size_text"]
 
 
 class TerminalProgress:
@@ -51,6 +48,12 @@ def progress_for(verb: str, *, quiet: bool) -> Iterator[ProgressSink]:
     if quiet or not sys.stderr.isatty():
         yield NoProgress()
         return
+    with bars() as progress:
+        yield TerminalProgress(progress, verb)
+
+
+def bars() -> Progress:
+    """rich's Progress on stderr: description, bar, bytes, rate, time left, item."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -59,5 +62,13 @@ def progress_for(verb: str, *, quiet: bool) -> Iterator[ProgressSink]:
         TimeRemainingColumn(),
         TextColumn("{task.fields[item]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        yield TerminalProgress(progress, verb)
+    return Progress(*columns, console=Console(stderr=True), transient=True)
+
+
+def size_text(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
