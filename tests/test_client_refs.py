@@ -27,6 +27,7 @@ DIGEST = "sha256:" + "a" * 64
         ("docker://alpine:3.19", "docker.io", "library/alpine", "3.19", None),
         ("bitnami/redis:7", "docker.io", "bitnami/redis", "7", None),
         ("localhost/app", "localhost", "app", "latest", None),
+        ("[::1]:5000/app", "[::1]:5000", "app", "latest", None),
         ("127.0.0.1:5000/team/app:v1", "127.0.0.1:5000", "team/app", "v1", None),
         (f"ghcr.io/o/r@{DIGEST}", "ghcr.io", "o/r", None, DIGEST),
         (f"ghcr.io/o/r:v2@{DIGEST}", "ghcr.io", "o/r", "v2", DIGEST),
@@ -47,7 +48,18 @@ def test_docker_hub_has_its_own_api_host() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "UPPER/case", "host:5000/a/b:bad tag", "a/b@sha256:short", " alpine", "a//b"]
+    "text",
+    [
+        "",
+        "UPPER/case",
+        "host:5000/a/b:bad tag",
+        "a/b@sha256:short",
+        " alpine",
+        "a//b",
+        "host:abc/a",
+        "host:99999/a",
+        "bad_host.example/a",
+    ],
 )
 def test_bad_references(text: str) -> None:
     with pytest.raises(ReferenceInvalid):

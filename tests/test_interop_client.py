@@ -322,3 +322,14 @@ def test_the_token_flow(setup: Setup, tmp_path: Path) -> None:
                 all_images=True,
             )
             assert layout_digest(tmp_path / "check", "v1") == setup.image.digest
+
+
+def test_docker_media_keep_their_digests_through_a_layout(setup: Setup, tmp_path: Path) -> None:
+    image = build_index(tmp_path / "docker", layers=(30_000,), seed="docker-media", media="docker")
+    reg = setup.registry
+    skopeo.copy(image.source_ref, reg.ref("docker/app", "v1"), all_images=True)
+    assert raw(reg.ref("docker/app", "v1")) == image.manifest
+    copy(reg.ref("docker/app", "v1"), f"oci:{tmp_path / 'out'}:v1")
+    assert layout_digest(tmp_path / "out", "v1") == image.digest
+    copy(f"oci:{tmp_path / 'out'}:v1", reg.ref("docker/back", "v1"))
+    assert_whole(image, reg.ref("docker/back", "v1"))

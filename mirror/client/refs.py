@@ -7,6 +7,7 @@ The first path component is a registry host when it has a `.` or a `:` or is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mirror.client.errors import ReferenceInvalid
@@ -17,6 +18,20 @@ from mirror.types import validate_name, validate_tag
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
+# A host name (labels of letters, digits and inner dashes) or an IPv4 address, or an IPv6
+# address in brackets; then an optional port.
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$"
+)
+
+
+def validate_host(host: str) -> str:
+    """Return `host` (`name[:port]`, `[v6]:port`) if it can be dialled, else raise."""
+    match = _HOST.fullmatch(host)
+    if match is None or (match[1] is not None and not 0 < int(match[1]) < 65536):
+        raise ReferenceInvalid(f"{host[:200]!r} is not a registry host[:port]")
+    return host
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +65,7 @@ class ImageRef:
         name, colon, maybe_tag = path.rpartition(":")
         if colon and "/" not in maybe_tag:
             path, tag = name, maybe_tag
+        validate_host(host)
         if host == DOCKER_HUB and "/" not in path:
             path = f"library/{path}"
         try:

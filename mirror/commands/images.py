@@ -10,7 +10,7 @@ from typing import Any
 
 from mirror.client.copy import platform_text
 from mirror.client.errors import ReferenceInvalid
-from mirror.client.refs import ImageRef
+from mirror.client.refs import ImageRef, validate_host
 from mirror.client.registry import Registry, RemoteManifest
 from mirror.commands.clientcli import Registries, common_flags, credentials, emit, run
 from mirror.errors import ManifestInvalid, TagInvalid, Unsupported
@@ -58,9 +58,7 @@ async def _ls(registries: Registries, args: argparse.Namespace) -> int:
 
 
 async def _catalog(registries: Registries, args: argparse.Namespace) -> int:
-    host = args.host.removeprefix("docker://").rstrip("/")
-    if not host or "/" in host:
-        raise ReferenceInvalid(f"{args.host!r} is not a registry host[:port]")
+    host = validate_host(args.host.removeprefix("docker://").rstrip("/"))
     names = await registries.get(host, credentials(args.creds)).catalog()
     emit(args, {"registry": host, "repositories": names}, "\n".join(names))
     return 0
