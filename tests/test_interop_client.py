@@ -121,6 +121,11 @@ def test_copies_in_every_direction(setup: Setup) -> None:
     assert raw(f"oci-archive:{tmp / 'image.tar'}:packed") == image.manifest
     copy(f"oci-archive:{tmp / 'image.tar'}:packed", reg.ref("from/archive", "v1"))
     assert_whole(image, reg.ref("from/archive", "v1"))
+    # registry -> oci archive -> oci dir
+    copy(reg.ref("team/app", "v1"), f"oci-archive:{tmp / 'direct.tar'}:v1")
+    assert raw(f"oci-archive:{tmp / 'direct.tar'}:v1") == image.manifest
+    copy(f"oci-archive:{tmp / 'direct.tar'}:v1", f"oci:{tmp / 'unpacked'}:v1")
+    assert layout_digest(tmp / "unpacked", "v1") == image.digest
     # reference -> mirror -> reference, and skopeo reads the mirror's copy
     copy(reg.ref("team/app", "v1"), setup.mirror.ref("team/app", "v1"))
     assert_whole(image, setup.mirror.ref("team/app", "v1"))
