@@ -245,3 +245,41 @@ def test_the_sync_wrapper(sync_registry: SyncRegistry) -> None:
     assert sync_registry.tags("r") == ["v1"]
     assert sync_registry.get_manifest("r", "v1").raw == raw
     assert sync_registry.catalog() == ["r"]
+
+
+class PlainOnly(httpx.AsyncBaseTransport):
+    """A registry that speaks only plain HTTP: an https connection fails."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.schemes: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.schemes.append(request.url.scheme)
+        if request.url.scheme == "https":
+            raise httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
+        return await self.inner.handle_async_request(request)
+
+
+@pytest.mark.anyio
+async def test_insecure_falls_back_to_plain_http_only_without_https() -> None:
+    plain = PlainOnly(app_transport())
+    async with Registry(HOST, insecure=True, transport=plain, use_docker_config=False) as r:
+        await r.ping()
+        assert await r.catalog() == []
+    assert plain.schemes[0] == "https" and set(plain.schemes[1:]) == {"http"}
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+
+    secure = Recording(httpx.MockTransport(refuse))
+    async with Registry(HOST, insecure=True, transport=secure, use_docker_config=False) as r:
+        with pytest.raises(UpstreamError):
+            await r.tags("a")
+    assert {req.url.scheme for req in secure.requests} == {"https"}
+    # Without --insecure nothing but verified https is tried.
+    strict = PlainOnly(app_transport())
+    async with Registry(HOST, transport=strict, use_docker_config=False) as r:
+        with pytest.raises(UpstreamError):
+            await r.ping()
+    assert set(strict.schemes) == {"https"}

@@ -114,7 +114,7 @@ class Registry:
             await self._client.aclose()
             self._client = None
 
-    def _make(self, scheme: str) -> DistributionClient:
+    def _make(self, scheme: str, retries: int = 2) -> DistributionClient:
         creds = self._credentials
         return DistributionClient(
             f"{scheme}://{self.host}",
@@ -122,6 +122,7 @@ class Registry:
             password=creds.password if creds else None,
             name=self.host,
             transport=self._transport,
+            retries=retries,
             read_timeout=self._read_timeout,
             max_connections=self._max_connections,
             # The user chose this registry: its token realm and redirects may be local.
@@ -143,21 +144,19 @@ class Registry:
             # As crane does: an insecure registry on this machine speaks plain HTTP.
             self._client = self._make("http")
             return self._client
-        secure = self._make("https")
+        probe = self._make("https", retries=0)
+        scheme = "https"
         try:
-            await secure.ping()
+            await probe.ping()
         except UpstreamUnavailable as exc:
-            if exc.status is not None:
-                raise
-            await secure.aclose()
-            plain = self._make("http")
-            self._client = plain
-            return plain
-        except BaseException:
-            await secure.aclose()
-            raise
-        self._client = secure
-        return secure
+            if exc.status is None:  # no HTTPS there (or no server at all): plain HTTP
+                scheme = "http"
+        except UpstreamError:
+            pass  # HTTPS answered; the request itself will meet the same refusal
+        finally:
+            await probe.aclose()
+        self._client = self._make(scheme)
+        return self._client
 
     async def ping(self) -> None:
         """GET /v2/ with the auth flow; raises UpstreamAuthError for refused credentials."""
