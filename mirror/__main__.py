@@ -1,5 +1,6 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
-`mirror export`, `mirror import`, `mirror sync`, `mirror --version`.
+`mirror export`, `mirror import`, `mirror sync`, `mirror --version`, and the client
+verbs (no configuration): `copy`, `ls`, `catalog`, `inspect`, `digest`, `tag`, `delete`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -10,10 +11,16 @@ the collection failed or hit errors.
 
 from __future__ import annotations
 
+import sys
+
+from mirror.commands import clientmain
+
+if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in clientmain.VERBS:
+    sys.exit(clientmain.main(sys.argv[1:]))
+
 import argparse
 import logging
 import os
-import sys
 
 import yaml
 
@@ -23,6 +30,7 @@ from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, wit
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
 from mirror.lifecycle.command import run_garbage_collect
+from mirror.proxy.authenticating import check_auth
 from mirror.server import APP_TARGET, ListenError, serve
 from mirror.store.drivers import create_driver
 
@@ -34,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in clientmain.VERBS:
+        return clientmain.dispatch(args)
     config_file = getattr(args, "config_file", None)
     if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
@@ -41,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         path = _config_path(args.config or config_file)
         config = load_config(path)
         if args.command == "check-config":
+            check_auth(config)
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
         if args.command in STORE_COMMANDS:
@@ -49,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             return _garbage_collect(config, args)
         if args.server:
             config = with_server(config, args.server)
+        check_auth(config)  # here, not once per worker: one line, exit status 2
         where = f"config file {path}" if path else "the embedded default config"
         scheme = "https" if config.http.tls else "http"
         workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"
@@ -114,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_parsers(commands)
     sync.add_parser(commands)
+    clientmain.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
+    # The client package and the copy engine of the CLI verbs (over registryhttp).
+    ("mirror.client", 4),
     # The dashboard reads the store, metadata and metrics; the proxy mounts it.
     ("mirror.ui", 4),
     ("mirror.__main__", 5),
@@ -42,6 +44,8 @@ CONFIG_READERS = (
     "mirror.proxy.app",
     # The composition root's part for notifications, health, debug listener and drain.
     "mirror.proxy.operability",
+    # The composition root's part for access control (`auth`) and the token service.
+    "mirror.proxy.authenticating",
     # ... and for the dashboard (http.ui).
     "mirror.proxy.dashboard",
     "mirror.__main__",

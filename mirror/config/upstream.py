@@ -6,8 +6,11 @@ are never dialled.
 
 from __future__ import annotations
 
+import os
 from typing import Final
 from urllib.parse import urlsplit
+
+from pydantic import model_validator
 
 from mirror.config.addresses import RegistryName, RegistryNames, RemoteURL, http_url
 from mirror.durations import WEEK
@@ -15,6 +18,7 @@ from mirror.settings import (
     Duration,
     Flag,
     Integer,
+    Problem,
     Secret,
     Text,
     prepare,
@@ -26,6 +30,35 @@ from mirror.settings import (
 DOCKER_HUB: Final = "docker.io"
 DOCKER_HUB_HOSTS: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_ALIASES: Final = ("index.docker.io", "registry-1.docker.io")
+
+
+@settings
+class UpstreamTLSConfig:
+    """How the upstream's TLS is trusted, and the certificate mirror presents to it."""
+
+    ca: Text = setting(
+        default="",
+        doc="PEM CA bundle the upstream's certificate must chain to (instead of the public "
+        "CAs): an internal registry with a private CA",
+    )
+    certificate: Text = setting(default="", doc="PEM client certificate presented to it")
+    key: Text = setting(default="", doc="the client certificate's PEM private key")
+    insecure: Flag = setting(
+        default=False,
+        doc="do not verify its TLS certificate (a self-signed test registry; never across a "
+        "network you do not trust). Plain HTTP needs no switch: write an `http://` remoteurl",
+    )
+
+    @model_validator(mode="after")
+    def _files(self) -> UpstreamTLSConfig:
+        if bool(self.certificate) != bool(self.key):
+            missing = "key" if self.certificate else "certificate"
+            raise Problem("missing: a client certificate needs certificate and key", (missing,))
+        for name in ("ca", "certificate", "key"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise Problem(f"file not found: {path}", (name,))
+        return self
 
 
 @settings
@@ -65,6 +98,9 @@ class UpstreamConfig:
         default=3,
         ge=1,
         doc="how many blobs prefetch downloads at once from this upstream",
+    )
+    tls: UpstreamTLSConfig = setting(
+        default_factory=UpstreamTLSConfig, doc="how its TLS is trusted (https remoteurls)"
     )
 
     @property

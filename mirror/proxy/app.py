@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -33,11 +34,13 @@ from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp, Wrapper
+from mirror.proxy.authenticating import authentication
 from mirror.proxy.call import Services
 from mirror.proxy.dashboard import dashboard_wrappers
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.client import DistributionClient
+from mirror.registryhttp.tls import client_tls
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
@@ -220,9 +223,18 @@ def create_app(
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    table = resolver.table if isinstance(resolver, MirrorResolver) else None
+    auth = authentication(config, table, headers=dict(config.http.response_headers))
     resolver = ops.resolver(resolver, config.http.external_url)
     ui = dashboard_wrappers(
-        config, store, resolver, metrics, metadata, startup=wiring.startup, shutdown=wiring.shutdown
+        config,
+        store,
+        resolver,
+        metrics,
+        metadata,
+        startup=wiring.startup,
+        shutdown=wiring.shutdown,
+        controller=auth.controller,
     )
     return build_app(
         store,
@@ -230,10 +242,10 @@ def create_app(
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
-        startup=(*wiring.startup, *ops.startup),
-        shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
+        startup=(*wiring.startup, *ops.startup, *auth.startup),
+        shutdown=(*auth.shutdown, *ops.shutdown_hooks, *wiring.shutdown),
         routes=ops.routes,
-        wrappers=(*ops.wrappers, *ui),
+        wrappers=(*ops.wrappers, *ui, *auth.wrappers),
         origins=upstream_origins(config),
     )
 
@@ -271,6 +283,7 @@ def _mirror_resolver(
             blob_min_rate=proxy.timeouts.blob_min_rate,
             blob_rate_window=proxy.timeouts.blob_rate_window,
             blob_deadline=proxy.timeouts.blob or None,
+            tls=client_tls(**dataclasses.asdict(upstream.tls)),
         )
         stack = upstream_stack(
             client,
