@@ -38,6 +38,8 @@ CONFIG_READERS = (
     "mirror.proxy.app",
     # The composition root's part for notifications, health, debug listener and drain.
     "mirror.proxy.operability",
+    # ... and for online garbage collection and cache eviction.
+    "mirror.proxy.lifecycle",
     "mirror.__main__",
     "mirror.server",
     "mirror.config",

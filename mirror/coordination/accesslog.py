@@ -45,6 +45,10 @@ _TIME = struct.Struct(">d")
 
 
 class AccessLog(Protocol):
+    def record(self, digests: Iterable[Digest]) -> None:
+        """A batched touch, callable without awaiting (the hit path); never raises."""
+        ...
+
     async def touch(self, digests: Iterable[Digest], *, durable: bool = False) -> None:
         """Record that `digests` are used now.
 
@@ -131,17 +135,25 @@ class MetadataAccessLog:
         return f"{self._prefix}{DELETING_PREFIX}{digest}"
 
     async def touch(self, digests: Iterable[Digest], *, durable: bool = False) -> None:
+        if not durable:
+            self.record(digests)
+            return
         now = self._clock()
         keys = [self._access_key(digest) for digest in digests]
-        if durable:
-            await asyncio.gather(
-                *(self._metadata.set(key, _pack(now), self._retention) for key in keys)
-            )
-            return
-        for key in keys:
-            self._pending[key] = now
+        await asyncio.gather(
+            *(self._metadata.set(key, _pack(now), self._retention) for key in keys)
+        )
+
+    def record(self, digests: Iterable[Digest]) -> None:
+        now = self._clock()
+        pending = self._pending
+        for digest in digests:
+            pending[self._access_key(digest)] = now
         if self._writer is None and not self._closed:
-            self._writer = asyncio.create_task(self._write_periodically())
+            try:
+                self._writer = asyncio.get_running_loop().create_task(self._write_periodically())
+            except RuntimeError:  # no running loop: flushed by the next touch or aclose
+                pass
 
     async def last_used(self, digests: Sequence[Digest]) -> list[float | None]:
         keys = [self._access_key(digest) for digest in digests]

@@ -14,6 +14,7 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from mirror.proxy.headers import render
+from mirror.store.tracking import ContentTracker
 from mirror.store.view import BlobContent
 
 # Bodies go to the server in pieces of at most this size: granian queues up to 32 body
@@ -51,9 +52,11 @@ class BlobResponse:
         headers: dict[str, str],
         *,
         on_sent: Callable[[str, int], None] | None = None,
+        tracker: ContentTracker | None = None,
     ) -> None:
         self.content = content
         self.on_sent = on_sent
+        self.tracker = tracker
         self.range = byte_range
         size = content.size
         start, end = byte_range if byte_range is not None else (0, size - 1)
@@ -73,6 +76,14 @@ class BlobResponse:
         self.raw_headers = render(out)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.tracker is None or not self.tracker.active:
+            await self._respond(scope, send)
+            return
+        # Nobody removes a blob while a client is reading it (eviction, online GC).
+        with self.tracker.reading(self.content.digest):
+            await self._respond(scope, send)
+
+    async def _respond(self, scope: Scope, send: Send) -> None:
         path = self.content.local_path
         extensions = scope.get("extensions") or {}
         if self.length == 0:

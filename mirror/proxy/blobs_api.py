@@ -16,7 +16,13 @@ async def get_blob(call: Call) -> ASGIApp:
     content = await view.blob(digest)
     call.warn(content.warning)
     byte_range = parse_range(call.request.headers.get("range"), content.size)
-    return BlobResponse(content, byte_range, call.headers, on_sent=call.services.on_blob_sent)
+    return BlobResponse(
+        content,
+        byte_range,
+        call.headers,
+        on_sent=call.services.on_blob_sent,
+        tracker=call.services.store.tracker,
+    )
 
 
 async def head_blob(call: Call) -> ASGIApp:

@@ -1,0 +1,85 @@
+"""The composition root's part for content lifecycle: the access log the store reports
+to, online garbage collection (`storage.maintenance.gc`) and cache eviction
+(`proxy.ttl`, `cache.maxsize`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from mirror.config import Config
+from mirror.coordination.accesslog import MetadataAccessLog
+from mirror.coordination.leases import Coordinator
+from mirror.coordination.metadata import FallbackMetadataStore, MetadataStore
+from mirror.lifecycle.online import OnlineCollector
+from mirror.metrics import MetricsRegistry
+from mirror.proxy.upkeep import Periodic
+from mirror.store.store import Store
+from mirror.store.tracking import ContentTracker
+
+Hook = Callable[[], Awaitable[None]]
+FIRST_GC_AFTER = 60.0  # seconds after start-up: let the server settle first
+
+
+def needs_access_log(config: Config) -> bool:
+    """Whether anything reads access times: online GC, or eviction of a cache."""
+    if config.storage.maintenance.gc.enabled:
+        return True
+    proxy = config.proxy
+    return proxy is not None and (
+        config.cache.maxsize > 0 or any(u.ttl > 0 for u in proxy.upstreams)
+    )
+
+
+@dataclass(slots=True)
+class Lifecycle:
+    """What `create_app` needs: the tracker to build the `Store` with, then `start`."""
+
+    tracker: ContentTracker
+    access_log: MetadataAccessLog | None
+    startup: list[Hook] = field(default_factory=list)
+    shutdown: list[Hook] = field(default_factory=list)
+
+    def jobs(
+        self,
+        config: Config,
+        store: Store,
+        metadata: MetadataStore,
+        coordinator: Coordinator,
+        metrics: MetricsRegistry,
+    ) -> None:
+        """Add the background jobs `config` asks for (none on a read-only store)."""
+        gc = config.storage.maintenance.gc
+        log = self.access_log
+        if log is None or config.storage.read_only:
+            return
+        if gc.enabled:
+            failover = metadata.failover if isinstance(metadata, FallbackMetadataStore) else None
+            collector = OnlineCollector(
+                store.driver,
+                coordinator,
+                log,
+                delay=gc.delay,
+                delete_untagged=gc.delete_untagged,
+                degraded=(lambda: failover.down) if failover is not None else (lambda: False),
+                metrics=metrics,
+            )
+            job = Periodic(
+                "garbage collection",
+                collector.run_once,
+                gc.interval,
+                delay=min(gc.interval, FIRST_GC_AFTER),
+            )
+            self.startup.append(job.start)
+            self.shutdown.insert(0, job.stop)
+
+
+def lifecycle(config: Config, metadata: MetadataStore | None) -> Lifecycle:
+    """The tracker for the store (reporting to the access log when anything reads it)."""
+    if metadata is None or not needs_access_log(config):
+        return Lifecycle(ContentTracker(), None)
+    log = MetadataAccessLog(metadata)
+    tracker = ContentTracker(log, log)
+    parts = Lifecycle(tracker, log)
+    parts.shutdown += [tracker.aclose, log.aclose]
+    return parts
