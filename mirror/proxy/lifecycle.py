@@ -11,11 +11,15 @@ from mirror.config import Config
 from mirror.coordination.accesslog import MetadataAccessLog
 from mirror.coordination.leases import Coordinator
 from mirror.coordination.metadata import FallbackMetadataStore, MetadataStore
+from mirror.lifecycle.eviction import EvictionPolicy, Evictor
+from mirror.lifecycle.evictjob import EvictionJob
 from mirror.lifecycle.online import OnlineCollector
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.upkeep import Periodic
 from mirror.store.store import Store
 from mirror.store.tracking import ContentTracker
+from mirror.sync.marks import SyncMarks
+from mirror.upstream.routing import UpstreamRoute
 
 Hook = Callable[[], Awaitable[None]]
 FIRST_GC_AFTER = 60.0  # seconds after start-up: let the server settle first
@@ -72,6 +76,13 @@ class Lifecycle:
             )
             self.startup.append(job.start)
             self.shutdown.insert(0, job.stop)
+        eviction = eviction_job(
+            config, store, log, metadata=metadata, coordinator=coordinator, metrics=metrics
+        )
+        if eviction is not None:
+            self.tracker.on_fill.append(eviction.filled)
+            self.startup.append(eviction.start)
+            self.shutdown.insert(0, eviction.stop)
 
 
 def lifecycle(config: Config, metadata: MetadataStore | None) -> Lifecycle:
@@ -83,3 +94,47 @@ def lifecycle(config: Config, metadata: MetadataStore | None) -> Lifecycle:
     parts = Lifecycle(tracker, log)
     parts.shutdown += [tracker.aclose, log.aclose]
     return parts
+
+
+def origins(config: Config) -> dict[str, float]:
+    """The prefix of each upstream (the first component of its cache repositories) with
+    its ttl."""
+    upstreams = config.proxy.upstreams if config.proxy is not None else ()
+    return {UpstreamRoute(u.name, u.aliases).prefix: u.ttl for u in upstreams}
+
+
+def origin_function(config: Config) -> Callable[[str], str | None]:
+    """Which upstream a stored repository caches (its prefix), None for a local one."""
+    prefixes = frozenset(origins(config))
+
+    def origin_of(repository: str) -> str | None:
+        first = repository.split("/", 1)[0]
+        return first if "/" in repository and first in prefixes else None
+
+    return origin_of
+
+
+def eviction_job(
+    config: Config,
+    store: Store,
+    log: MetadataAccessLog,
+    *,
+    metadata: MetadataStore,
+    coordinator: Coordinator,
+    metrics: MetricsRegistry,
+) -> EvictionJob | None:
+    """The eviction `proxy.ttl` and `cache.maxsize` ask for, None when they ask none."""
+    if config.proxy is None:
+        return None
+    policy = EvictionPolicy(maxsize=config.cache.maxsize, ttls=origins(config))
+    if not policy.active:
+        return None
+    evictor = Evictor(
+        store,
+        log,
+        log,
+        policy,
+        origin_of=origin_function(config),
+        sync_marks=SyncMarks(metadata),
+    )
+    return EvictionJob(evictor, coordinator, metadata, metrics=metrics)

@@ -172,7 +172,9 @@ class ManifestStore:
 
     async def delete(self, digest: Digest) -> Manifest:
         """Unlink a manifest revision (its referrer entry too); raise ManifestUnknown."""
-        manifest = await self.get(digest)
+        if not await self.exists(digest):
+            raise ManifestUnknown(f"manifest {digest} unknown to repository {self.name}")
+        manifest = await self.load(digest)  # not `get`: a delete is no use of it
         await links.remove(self._driver, paths.revision_link(self.name, digest))
         if manifest.subject is not None:
             path = paths.referrer_link(self.name, manifest.subject.digest, digest)

@@ -59,6 +59,8 @@ class RepositoryBlobs:
                 if not await links.link_exists(self._driver, path):
                     await links.write_link(self._driver, path, digest)
         self._tracker.used((digest,))
+        if origin is not None:
+            self._tracker.filled()
 
     async def link_cached(self, digest: Digest, origin: str) -> BlobInfo:
         """A stored blob for this cache repository of upstream `origin`: linked here

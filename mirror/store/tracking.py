@@ -14,7 +14,9 @@
   existence, or treats them as missing;
 - `reading(digest)` around the sending of a blob: while a client downloads, the digest
   is touched again every `refresh` seconds, so that no process removes content a
-  client is reading, however long the download takes.
+  client is reading, however long the download takes;
+- `filled()` when a download from an upstream was stored: eviction's cue to check the
+  size cap (`on_fill` listeners).
 
 Without an access log (`ContentTracker()`, the offline command, tests) every call is
 free and `claim` finds nothing marked.
@@ -26,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from mirror.coordination.accesslog import AccessLog, DeletionMarks
@@ -54,6 +56,7 @@ class ContentTracker:
         self._refresh = refresh
         self._reading: Counter[Digest] = Counter()
         self._refresher: asyncio.Task[None] | None = None
+        self.on_fill: list[Callable[[], None]] = []
 
     @property
     def active(self) -> bool:
@@ -81,6 +84,14 @@ class ContentTracker:
             if not waiting or time.monotonic() >= deadline:
                 return set(waiting)
             await asyncio.sleep(MARK_POLL)
+
+    def filled(self) -> None:
+        """Cached content was added (a fill committed); never raises."""
+        for listener in self.on_fill:
+            try:
+                listener()
+            except Exception:
+                log.exception("a fill listener failed")
 
     @contextmanager
     def reading(self, digest: Digest) -> Iterator[None]:
