@@ -45,6 +45,7 @@ CONFIG_READERS = (
     "mirror.config",
     "mirror.commands.archive",
     "mirror.commands.sync",
+    "mirror.commands.du",
 )
 
 

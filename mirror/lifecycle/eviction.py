@@ -3,8 +3,8 @@
 One pass (`Evictor.run_once`) takes the inventory of the store, cuts every cache
 repository into images (`inventory.images`: a root manifest with all it reaches, or a
 loose blob) and orders them by last use: the newest time the access log has for any
-of their manifests (every hit refreshes it; a blob of a loose image), or when they
-were stored. Then
+of their manifests or of the blobs no other image has (every hit refreshes it), or when
+they were stored. Then
 
 1. an image unused for its upstream's `ttl` goes;
 2. while the cached bytes exceed `maxsize`, the least recently used image goes.
@@ -122,7 +122,7 @@ class Evictor:
         inventory = await scan(layout, self._origin_of, self._stats)
         plan = self._plan(inventory)
         report.usage_before = plan.usage
-        last_use = await self._last_use(plan.cached)
+        last_use = await self._last_use(plan.cached, plan.users)
         now = self._clock()
         pinned = await self._pinned()
         reading = self._tracker.being_read()
@@ -191,8 +191,14 @@ class Evictor:
         usage = inventory.size_of(d for d in users if d not in local)
         return _Plan(inventory, cached, local, users, in_repository, usage)
 
-    async def _last_use(self, cached: list[Image]) -> dict[int, float]:
-        keys = [(image, sorted(image.manifests or image.blobs, key=str)) for image in cached]
+    async def _last_use(self, cached: list[Image], users: Counter[Digest]) -> dict[int, float]:
+        # Its manifests and the blobs only it has: a client that resolved the tag long
+        # ago and still pulls its layers uses the image. A shared blob would make every
+        # image with that base layer look used (one in use is kept when deleting).
+        keys = [
+            (image, [d for d in image.blobs if d in image.manifests or users[d] == 1])
+            for image in cached
+        ]
         digests = [d for _, ds in keys for d in ds]
         times = iter(await self._log.last_used(digests)) if digests else iter(())
         found: dict[int, float] = {}

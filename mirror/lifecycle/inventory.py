@@ -137,7 +137,7 @@ async def scan(
     repositories: list[RepositoryScan] = []
     async for name, children in layout.repositories():
         repositories.append(await _repository(layout, name, children, origin_of(name)))
-    wanted = {d for r in repositories for d in _referenced(r)}
+    wanted = {d for r in repositories for d in referenced(r)}
     for gone in set(known) - wanted:
         del known[gone]
     missing = [d for d in wanted if d not in known]
@@ -148,7 +148,8 @@ async def scan(
     return Inventory(repositories, known)
 
 
-def _referenced(scan: RepositoryScan) -> set[Digest]:
+def referenced(scan: RepositoryScan) -> set[Digest]:
+    """Every blob the repository references or links (its manifests' own included)."""
     found = set(scan.linked)
     for revision in scan.revisions.values():
         found.add(revision.digest)
