@@ -40,7 +40,7 @@ from mirror.sync.marks import SyncMarks
 
 log = logging.getLogger("mirror.eviction")
 
-PROTECT = 30.0
+PROTECT = 6.0  # > a reader's refresh (2 s) + the access log's flush (1 s), with margin
 CONCURRENCY = 16
 
 

@@ -38,7 +38,7 @@ log = logging.getLogger("mirror.store")
 
 MARK_WAIT = 10.0  # seconds a claim waits for a collector to finish deleting a digest
 MARK_POLL = 0.05
-READ_REFRESH = 5.0
+READ_REFRESH = 2.0
 
 
 class ContentTracker:
