@@ -12,6 +12,7 @@ from bench.archive import archive_throughput
 from bench.blobs import first_byte, parallel_streams, single_stream
 from bench.env import Env
 from bench.gc import garbage_collection
+from bench.lifecycle import access_recording
 from bench.lists import list_pages
 from bench.manifests import manifest_rates
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
@@ -61,6 +62,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(11, "garbage collection", garbage_collection),
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
+        Workload(16, "hit-path cost of access recording (eviction on vs off)", access_recording),
     )
 }
 
