@@ -11,8 +11,14 @@ import httpx
 import pytest
 
 from mirror.config import parse_config
+from mirror.coordination.accesslog import MetadataAccessLog
+from mirror.coordination.leases import LocalCoordinator
+from mirror.coordination.metadata import MemoryMetadataStore
+from mirror.lifecycle.collector import LEASE_KEY
+from mirror.lifecycle.online import OnlineCollector
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import create_app
+from mirror.store.drivers import create_driver
 from tests.support.lifespan import lifespan
 from tests.support.oci import push_image
 
@@ -73,3 +79,32 @@ async def test_gc_off_by_default_removes_nothing(tmp_path: Path) -> None:
             before = blob_files(tmp_path)
             await asyncio.sleep(0.5)
     assert blob_files(tmp_path) == before and len(before) == 4
+
+
+async def test_a_run_waits_for_a_brief_holder_of_the_lease_and_skips_when_degraded(
+    tmp_path: Path,
+) -> None:
+    driver = create_driver("inmemory", {})
+    coordinator = LocalCoordinator()
+    log = MetadataAccessLog(MemoryMetadataStore())
+    metrics = MetricsRegistry()
+    runs = metrics.counter("mirror_gc_runs_total", "", ("outcome",))
+    collector = OnlineCollector(
+        driver, coordinator, log, delay=60.0, metrics=metrics, busy_wait=0.05
+    )
+    lease = await coordinator.acquire(LEASE_KEY, 10.0, b"an eviction pass")
+    assert lease is not None
+
+    async def release_soon() -> None:
+        await asyncio.sleep(0.2)
+        await lease.release()
+
+    released = asyncio.create_task(release_soon())
+    assert await collector.run_once() is not None
+    await released
+    assert runs.get("completed") == 1
+    degraded = OnlineCollector(
+        driver, coordinator, log, delay=60.0, metrics=metrics, degraded=lambda: True
+    )
+    assert await degraded.run_once() is None
+    assert runs.get("skipped") == 1

@@ -4,11 +4,13 @@ Each run is `mirror garbage-collect`'s collection with the store's access log an
 deletion marks and a grace delay (see `guard`), under the lease every collector takes,
 so that one process or replica collects at a time. A run is skipped, not attempted,
 while the metadata store is degraded (Redis down: the access log would be only this
-host's), and when another collector holds the lease.
+host's), and when another collector holds the lease for 5 minutes (eviction passes
+take the same lease, briefly).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -30,6 +32,9 @@ from mirror.store.driver import StorageDriver
 
 log = logging.getLogger("mirror.gc")
 
+BUSY_TRIES = 30
+BUSY_WAIT = 10.0  # seconds between tries while another holds the lease
+
 
 class OnlineCollector:
     def __init__(
@@ -43,8 +48,10 @@ class OnlineCollector:
         degraded: Callable[[], bool] = lambda: False,
         metrics: MetricsRegistry = METRICS,
         clock: Callable[[], float] = time.time,
+        busy_wait: float = BUSY_WAIT,
     ) -> None:
         self._driver = driver
+        self._busy_wait = busy_wait
         self._coordinator = coordinator
         self._log = access_log
         self._options = GCOptions(delay=delay, delete_untagged=delete_untagged)
@@ -87,20 +94,33 @@ class OnlineCollector:
         )
         started = time.monotonic()
         try:
-            report = await collect_exclusively(self._coordinator, collector, owner=self._owner)
-        except GCBusy as exc:
-            log.info("garbage collection skipped: %s", exc)
-            self._runs.inc("busy")
-            return None
+            report = await self._collect(collector)
         except GCError as exc:
             log.error("garbage collection failed: %s", exc)
             self._account(collector.report)
             self._runs.inc("failed")
             return None
+        if report is None:
+            self._runs.inc("busy")
+            return None
         self._account(report)
         self._runs.inc("completed" if not report.errors else "errors")
         log.info("garbage collection in %.1fs: %s", time.monotonic() - started, report.summary())
         return report
+
+    async def _collect(self, collector: GarbageCollector) -> GCReport | None:
+        """Collect under the lease, waiting while others hold it briefly; None when it
+        stayed taken (another collection)."""
+        for attempt in range(BUSY_TRIES):
+            try:
+                return await collect_exclusively(self._coordinator, collector, owner=self._owner)
+            except GCBusy as exc:
+                # Eviction passes hold the lease for moments; another collection longer.
+                if attempt == BUSY_TRIES - 1:
+                    log.info("garbage collection skipped: %s", exc)
+                    return None
+                await asyncio.sleep(self._busy_wait)
+        return None
 
     def _account(self, report: GCReport) -> None:
         self._freed.inc(amount=report.bytes_freed)
