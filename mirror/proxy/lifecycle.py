@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mirror.config import Config
-from mirror.coordination.accesslog import MetadataAccessLog
+from mirror.coordination.accesslog import DEFAULT_RETENTION, MetadataAccessLog
 from mirror.coordination.leases import Coordinator
 from mirror.coordination.metadata import FallbackMetadataStore, MetadataStore
 from mirror.lifecycle.eviction import EvictionPolicy, Evictor
@@ -89,7 +89,10 @@ def lifecycle(config: Config, metadata: MetadataStore | None) -> Lifecycle:
     """The tracker for the store (reporting to the access log when anything reads it)."""
     if metadata is None or not needs_access_log(config):
         return Lifecycle(ContentTracker(), None)
-    log = MetadataAccessLog(metadata)
+    # Access times outlive the longest ttl: a forgotten one would make an image look as
+    # old as its files.
+    longest = max([0.0, *origins(config).values()])
+    log = MetadataAccessLog(metadata, retention=max(DEFAULT_RETENTION, 2 * longest))
     tracker = ContentTracker(log, log)
     parts = Lifecycle(tracker, log)
     parts.shutdown += [tracker.aclose, log.aclose]
