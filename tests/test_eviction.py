@@ -15,6 +15,7 @@ import pytest
 
 from mirror.coordination.accesslog import MetadataAccessLog
 from mirror.coordination.metadata import MemoryMetadataStore
+from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.lifecycle.eviction import EvictionPolicy, Evictor
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
@@ -24,6 +25,7 @@ from mirror.sync.marks import SyncMarks
 from mirror.types import Reference
 from tests.support.gcstores import StoredImage, add_image, add_index, blob_exists
 from tests.support.oci import random_bytes
+from tests.support.redis import delete_prefix, redis_client, unique_prefix
 
 pytestmark = pytest.mark.anyio
 
@@ -200,3 +202,43 @@ async def test_content_used_moments_ago_is_not_evicted(setup: Setup) -> None:
     setup.clock.now += 60
     report = await setup.evictor(EvictionPolicy(maxsize=1, protect=30.0)).run_once()
     assert report.removed == ["up/lib/a:1"]
+
+
+@pytest.mark.redis
+async def test_replicas_sharing_redis_agree_on_what_was_used(tmp_path: Path) -> None:
+    """A pull on one replica renews the image for the evictor of another."""
+    client = await redis_client()
+    prefix = unique_prefix()
+    try:
+        root = {"rootdirectory": str(tmp_path / "root")}
+        clock = Clock()
+        logs = [
+            MetadataAccessLog(RedisMetadataStore(client, prefix=prefix), clock=clock)
+            for _ in range(2)
+        ]
+        here, there = (
+            Store(create_driver("filesystem", root), tracker=ContentTracker(log, log))
+            for log in logs
+        )
+        used = await add_image(here, "up/lib/a", "1", seed=70, layers=1)
+        unused = await add_image(here, "up/lib/b", "1", seed=71, layers=1)
+        clock.now += 2 * HOUR
+        await here.repository("up/lib/a").get_manifest(Reference(tag="1"))
+        await logs[0].flush()  # what the background writer does every second
+        clock.now += HOUR
+        evictor = Evictor(
+            there,
+            logs[1],
+            logs[1],
+            EvictionPolicy(ttls={"up": 2 * HOUR}),
+            origin_of=origin_of,
+            clock=clock,
+        )
+        report = await evictor.run_once()
+        assert report.removed == ["up/lib/b:1"]
+        driver = there.driver
+        assert all([await blob_exists(driver, d) for d in used.all_blobs])
+        assert not any([await blob_exists(driver, d) for d in unused.all_blobs])
+    finally:
+        await delete_prefix(client, prefix)
+        await client.aclose()
