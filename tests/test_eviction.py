@@ -16,6 +16,7 @@ import pytest
 from mirror.coordination.accesslog import MetadataAccessLog
 from mirror.coordination.metadata import MemoryMetadataStore
 from mirror.coordination.redis_metadata import RedisMetadataStore
+from mirror.digests import Digest
 from mirror.lifecycle.eviction import EvictionPolicy, Evictor
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
@@ -24,7 +25,7 @@ from mirror.store.tracking import ContentTracker
 from mirror.sync.marks import SyncMarks
 from mirror.types import Reference
 from tests.support.gcstores import StoredImage, add_image, add_index, blob_exists
-from tests.support.oci import random_bytes
+from tests.support.oci import OCI_MANIFEST, manifest_bytes, random_bytes
 from tests.support.redis import delete_prefix, redis_client, unique_prefix
 
 pytestmark = pytest.mark.anyio
@@ -242,3 +243,25 @@ async def test_replicas_sharing_redis_agree_on_what_was_used(tmp_path: Path) -> 
     finally:
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+async def test_a_blob_being_filled_is_not_touched(setup: Setup) -> None:
+    """An image whose manifest is cached while a layer still downloads: evicting the
+    image leaves the download's partial alone, and the fill commits."""
+    layer = random_bytes(LAYER, 80)
+    config = b'{"architecture": "amd64", "os": "linux"}'
+    config_digest = (await setup.store.blobs.put(config)).digest
+    repo = setup.store.repository("up/lib/a")
+    await repo.blobs.link(config_digest)
+    raw = manifest_bytes(config, [layer])
+    await repo.put_manifest(Reference(tag="1"), raw, OCI_MANIFEST, verify=False)
+    digest = Digest.of(layer)
+    ingest = await setup.store.blobs.ingest(digest)
+    await ingest.write(layer[:4096])
+    await ingest.flush()
+    setup.clock.now += 2 * HOUR
+    report = await setup.evictor(EvictionPolicy(maxsize=1)).run_once()
+    assert report.removed == ["up/lib/a:1"]
+    await ingest.write(layer[4096:])
+    await ingest.commit(len(layer))
+    assert await blob_exists(setup.driver, digest)

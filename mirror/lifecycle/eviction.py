@@ -241,7 +241,12 @@ class Evictor:
             report.errors += 1
             log.warning("evicting %s failed: %s", image.label(), exc)
             return 0
-        going = [d for d in image.blobs if plan.users[d] <= 0 and d not in plan.local]
+        # Only blobs stored when the pass looked: a blob not stored yet may be a fill in
+        # progress, whose partial lives in the blob's directory.
+        stored = plan.inventory.stats
+        going = [
+            d for d in image.blobs if plan.users[d] <= 0 and d not in plan.local and d in stored
+        ]
         if not going:
             return 0
         freed = 0
