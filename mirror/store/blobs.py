@@ -125,6 +125,8 @@ class BlobStore:
         """Whether a blob found stored stays so: claimed against a garbage collection
         deleting it (see `ContentTracker.claim`), then checked again. Raises Unavailable
         when a collection keeps it marked for longer than a claim waits."""
+        if not self.tracker.active:
+            return True  # nobody collects while this store serves
         if await self.tracker.claim([digest]):
             raise Unavailable(f"blob {digest} is being garbage-collected; retry")
         return await self.exists(digest)
