@@ -158,7 +158,8 @@ async def test_pushes_mounts_and_deletes_during_online_collections(
     started = time.monotonic()
     await asyncio.wait_for(asyncio.gather(pushers(), deleter(), collector()), 120)
     assert runs >= 3, f"only {runs} collections ran in {time.monotonic() - started:.1f}s"
-    assert len(committed) >= PUSHERS * PUSHES // 2 - len(deleted)
+    accepted = len(committed) + len(deleted)
+    assert accepted >= PUSHERS * PUSHES // 2, f"only {accepted} pushes were accepted"
     for image in committed.values():
         await check_pulls(store, image)
     # Everything old now: a final collection keeps exactly what is referenced.

@@ -168,19 +168,18 @@ class MetadataAccessLog:
         return found
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, {}
-        try:
-            await asyncio.gather(
-                *(
-                    self._metadata.set(key, _pack(moment), self._retention)
-                    for key, moment in batch.items()
-                )
+        # The batch stays pending until written: `last_used` must see it meanwhile.
+        batch = dict(self._pending)
+        await asyncio.gather(
+            *(
+                self._metadata.set(key, _pack(moment), self._retention)
+                for key, moment in batch.items()
             )
-        except BaseException:
-            # Keep what could not be written for the next flush, newer touches first.
-            for key, moment in batch.items():
-                self._pending.setdefault(key, moment)
-            raise
+        )
+        pending = self._pending
+        for key, moment in batch.items():
+            if pending.get(key) == moment:  # not touched again since
+                del pending[key]
 
     async def _write_periodically(self) -> None:
         while True:
