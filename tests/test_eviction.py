@@ -8,16 +8,20 @@ never with sleeps. Cache repositories are those under the prefix `up/`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
 from mirror.coordination.accesslog import MetadataAccessLog
+from mirror.coordination.leases import LocalCoordinator
 from mirror.coordination.metadata import MemoryMetadataStore
 from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.digests import Digest
 from mirror.lifecycle.eviction import EvictionPolicy, Evictor
+from mirror.lifecycle.evictjob import EvictionJob
+from mirror.metrics import MetricsRegistry
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
@@ -265,3 +269,45 @@ async def test_a_blob_being_filled_is_not_touched(setup: Setup) -> None:
     await ingest.write(layer[4096:])
     await ingest.commit(len(layer))
     assert await blob_exists(setup.driver, digest)
+
+
+async def test_the_job_runs_a_pass_after_a_fill_and_shares_timed_passes(setup: Setup) -> None:
+    old = await setup.image("up/lib/a", "1", seed=90)
+    setup.clock.now += 2 * HOUR
+    metrics = MetricsRegistry()
+    coordinator = LocalCoordinator()
+    policy = EvictionPolicy(maxsize=1)
+    job = EvictionJob(
+        setup.evictor(policy), coordinator, setup.metadata, metrics=metrics, min_gap=0.05
+    )
+    other = EvictionJob(
+        setup.evictor(policy), coordinator, setup.metadata, metrics=MetricsRegistry()
+    )
+    await job.start()
+    try:
+        # The first timed pass comes at start-up; later ones wait for the interval.
+        for _ in range(100):
+            if not await setup.stored(old):
+                break
+            await asyncio.sleep(0.05)
+        assert not await setup.stored(old)
+        assert metrics.gauge("mirror_cache_max_bytes", "", mode="livemax").get() == 1
+        evicted = metrics.counter("mirror_evictions_total", "", ("reason",))
+        assert evicted.get("size") == 1
+        newer = await setup.image("up/lib/b", "1", seed=91)
+        setup.clock.now += 2 * HOUR
+        job.filled()  # what the store's link(origin=...) of a fill calls
+        for _ in range(100):
+            if not await setup.stored(newer):
+                break
+            await asyncio.sleep(0.05)
+        assert not await setup.stored(newer)
+        # Another worker's timed pass finds the shared record of a recent pass.
+        third = await setup.image("up/lib/c", "1", seed=92)
+        setup.clock.now += 2 * HOUR
+        await other.start()
+        await asyncio.sleep(0.3)
+        assert await setup.stored(third)
+    finally:
+        await other.stop()
+        await job.stop()

@@ -5,8 +5,9 @@ Passes take the garbage collector's lease: both remove blobs under the same dele
 marks, which must have one owner at a time. A process whose fills added content runs
 the next pass itself as soon as the lease is free, so the cached bytes are back under
 the cap within about `min_gap` seconds of a fill completing (longer only while a
-garbage collection holds the lease). The usage found by the last pass is kept in the
-metadata store, so every process reports the same `mirror_cache_size_bytes`.
+garbage collection holds the lease). The usage found by the last pass and its time are
+kept in the metadata store, so every process reports the same `mirror_cache_size_bytes`
+and the timed passes of all workers and replicas together come once per interval.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mirror.metrics import METRICS, MetricsRegistry
 log = logging.getLogger("mirror.eviction")
 
 USAGE_KEY = "evict:usage"
+LAST_PASS_KEY = "evict:last"
 SWEEP_INTERVAL = 300.0
 MIN_GAP = 1.0
 
@@ -90,6 +92,7 @@ class EvictionJob:
         self._size.set(value=report.usage)
         try:
             await self._metadata.set(USAGE_KEY, str(report.usage).encode())
+            await self._metadata.set(LAST_PASS_KEY, repr(time.time()).encode())
         except Exception as exc:
             log.warning("recording the cache usage failed: %s", exc)
         if report.removed:
@@ -112,6 +115,13 @@ class EvictionJob:
                 pass
             dirty = self._dirty.is_set()
             self._dirty.clear()
+            if not dirty:
+                # Timed passes are shared: another worker or replica may have just made one.
+                since = await self._since_last_pass()
+                if since is not None and since < self._sweep_interval:
+                    next_sweep = time.monotonic() + self._sweep_interval - since
+                    await self._refresh_gauge()
+                    continue
             try:
                 report = await self.run_exclusively()
             except Exception:
@@ -125,6 +135,13 @@ class EvictionJob:
             else:
                 next_sweep = time.monotonic() + self._sweep_interval
             await asyncio.sleep(self._min_gap)
+
+    async def _since_last_pass(self) -> float | None:
+        try:
+            raw = await self._metadata.get(LAST_PASS_KEY)
+            return None if raw is None else max(time.time() - float(raw), 0.0)
+        except Exception:
+            return None
 
     async def _refresh_gauge(self) -> None:
         try:
