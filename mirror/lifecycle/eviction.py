@@ -127,11 +127,15 @@ class Evictor:
         pinned = await self._pinned()
         reading = self._tracker.being_read()
 
+        in_use: set[int] = set()
+
         def keep(image: Image) -> bool:
             if (image.repository, image.root) in pinned:
                 return True
             if last_use[id(image)] >= now - self.policy.protect or image.blobs & reading:
-                report.kept_in_use += 1
+                if id(image) not in in_use:
+                    in_use.add(id(image))
+                    report.kept_in_use += 1
                 return True
             return False
 
