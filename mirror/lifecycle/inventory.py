@@ -168,6 +168,9 @@ async def _repository(
         base = f"{paths.REPOSITORIES}/{name}/_layers"
         linked = {d for _, d in await layout.digests_under(base)}
     if not has_manifests:
+        candidates = list(linked)
+        present = await map_bounded(lambda d: layout.stat(paths.layer_link(name, d)), candidates)
+        linked = {d for d, info in zip(candidates, present, strict=True) if info is not None}
         return RepositoryScan(name, origin, tags, revisions, linked)
     tag_names = await layout.listdir(paths.tags_dir(name))
     targets = await map_bounded(
@@ -197,4 +200,10 @@ async def _repository(
     for found in await map_bounded(revision, [d for _, d in listed]):
         if found is not None:
             revisions[found.digest] = found
+    # A removed link leaves its directory (only link files go, as in registry:2): the
+    # links no manifest accounts for are checked one by one.
+    referenced_here = {d for r in revisions.values() for d in (r.digest, *r.blobs)}
+    loose = sorted(linked - referenced_here, key=str)
+    present = await map_bounded(lambda d: layout.stat(paths.layer_link(name, d)), loose)
+    linked -= {d for d, info in zip(loose, present, strict=True) if info is None}
     return RepositoryScan(name, origin, tags, revisions, linked)
