@@ -202,3 +202,24 @@ async def test_pushes_mounts_and_deletes_over_http_while_the_online_collection_r
     assert runs.get("completed") >= 3
     assert deleted >= 10 and len(accepted) + deleted >= 30
     assert metrics.counter("mirror_gc_freed_bytes_total", "").get() > 0
+
+
+async def test_workers_share_one_schedule() -> None:
+    driver = create_driver("inmemory", {})
+    shared = MemoryMetadataStore()
+    log = MetadataAccessLog(shared)
+    coordinator = LocalCoordinator()
+    workers = [
+        OnlineCollector(
+            driver,
+            coordinator,
+            log,
+            delay=60.0,
+            schedule=shared,
+            interval=3600.0,
+            metrics=MetricsRegistry(),
+        )
+        for _ in range(2)
+    ]
+    assert await workers[0].run_once() is not None
+    assert await workers[1].run_once() is None  # the first one collected moments ago

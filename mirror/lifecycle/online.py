@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from mirror.coordination.accesslog import MetadataAccessLog
 from mirror.coordination.leases import Coordinator
+from mirror.coordination.metadata import MetadataStore
 from mirror.lifecycle.collector import (
     GarbageCollector,
     GCBusy,
@@ -32,6 +33,7 @@ from mirror.store.driver import StorageDriver
 
 log = logging.getLogger("mirror.gc")
 
+LAST_RUN_KEY = "gc:last"
 BUSY_TRIES = 30
 BUSY_WAIT = 10.0  # seconds between tries while another holds the lease
 
@@ -46,6 +48,8 @@ class OnlineCollector:
         delay: float,
         delete_untagged: bool = False,
         degraded: Callable[[], bool] = lambda: False,
+        schedule: MetadataStore | None = None,
+        interval: float = 0.0,
         metrics: MetricsRegistry = METRICS,
         clock: Callable[[], float] = time.time,
         busy_wait: float = BUSY_WAIT,
@@ -56,6 +60,8 @@ class OnlineCollector:
         self._log = access_log
         self._options = GCOptions(delay=delay, delete_untagged=delete_untagged)
         self._degraded = degraded
+        self._schedule = schedule
+        self._interval = interval
         self._clock = clock
         self._owner = f"mirror serve, pid {os.getpid()} on {socket.gethostname()}"
         self._runs = metrics.counter(
@@ -72,6 +78,8 @@ class OnlineCollector:
 
     async def run_once(self) -> GCReport | None:
         """One collection; None when it was skipped. Raises nothing but cancellation."""
+        if await self._ran_recently():
+            return None  # by another worker or replica, on the shared schedule
         if self._degraded():
             log.warning("garbage collection skipped: the shared metadata store is unavailable")
             self._runs.inc("skipped")
@@ -105,8 +113,25 @@ class OnlineCollector:
             return None
         self._account(report)
         self._runs.inc("completed" if not report.errors else "errors")
+        if self._schedule is not None:
+            try:
+                await self._schedule.set(LAST_RUN_KEY, repr(time.time()).encode())
+            except Exception as exc:
+                log.warning("recording the garbage collection's time failed: %s", exc)
         log.info("garbage collection in %.1fs: %s", time.monotonic() - started, report.summary())
         return report
+
+    async def _ran_recently(self) -> bool:
+        """Whether a collection completed within 90% of the interval (every worker of
+        every replica runs this job; together they collect once per interval)."""
+        if self._schedule is None or self._interval <= 0:
+            return False
+        try:
+            raw = await self._schedule.get(LAST_RUN_KEY)
+            last = float(raw) if raw is not None else None
+        except Exception:
+            return False
+        return last is not None and time.time() - last < 0.9 * self._interval
 
     async def _collect(self, collector: GarbageCollector) -> GCReport | None:
         """Collect under the lease, waiting while others hold it briefly; None when it
@@ -120,6 +145,8 @@ class OnlineCollector:
                     log.info("garbage collection skipped: %s", exc)
                     return None
                 await asyncio.sleep(self._busy_wait)
+                if await self._ran_recently():
+                    return None  # that was another worker's collection
         return None
 
     def _account(self, report: GCReport) -> None:

@@ -66,6 +66,8 @@ class Lifecycle:
                 delay=gc.delay,
                 delete_untagged=gc.delete_untagged,
                 degraded=(lambda: failover.down) if failover is not None else (lambda: False),
+                schedule=metadata,
+                interval=gc.interval,
                 metrics=metrics,
             )
             job = Periodic(
