@@ -38,7 +38,7 @@ REPOSITORIES = ("team/a", "team/b", "team/c")
 POOL = [random_bytes(2048 + i, 9000 + i) for i in range(10)]
 PUSHES = 25  # per pusher
 PUSHERS = 3
-TRIES = 6
+TRIES = 10
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ async def test_pushes_mounts_and_deletes_during_online_collections(
         nonlocal runs, removed
         while not done.is_set():
             report = await GarbageCollector(
-                driver, GCOptions(delay=0.05), access_log=log, marks=log
+                driver, GCOptions(delay=0.2), access_log=log, marks=log
             ).run()
             runs += 1
             removed += report.blobs_removed

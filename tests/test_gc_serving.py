@@ -53,7 +53,7 @@ async def test_the_online_collection_frees_deleted_images_and_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
     metrics = MetricsRegistry()
-    gc = "{enabled: true, interval: 0.3s, delay: 0.2s}"
+    gc = "{enabled: true, interval: 0.3s, delay: 1.5s}"
     app = create_app(parse_config(config(tmp_path, gc), {}), metrics)
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app)
@@ -62,7 +62,7 @@ async def test_the_online_collection_frees_deleted_images_and_keeps_the_rest(
             gone_raw, gone = await push_image(client, "team/gone", "v1", seed=2)
             assert (await client.delete(f"/v2/team/gone/manifests/{gone}")).status_code == 202
             gone_layers = {d["digest"].split(":")[1] for d in json.loads(gone_raw)["layers"]}
-            for _ in range(100):
+            for _ in range(300):
                 if not gone_layers & blob_files(tmp_path):
                     break
                 await asyncio.sleep(0.1)
@@ -146,7 +146,7 @@ async def pusher(client: httpx.AsyncClient, rng: random.Random, who: int, into: 
         layers = rng.sample(POOL, 2)
         config_blob = f'{{"who": {who}, "n": {n}}}'.encode()
         raw = manifest_bytes(config_blob, layers)
-        for _ in range(6):
+        for _ in range(10):
             for blob in (config_blob, *layers):
                 await provide(client, rng, name, blob)
             r = await push_manifest(client, name, f"t{who}-{n}", raw)
@@ -177,7 +177,7 @@ async def test_pushes_mounts_and_deletes_over_http_while_the_online_collection_r
     tmp_path: Path,
 ) -> None:
     """The race test through the app: every accepted push pulls byte-identical after."""
-    gc = "{enabled: true, interval: 0.05s, delay: 0.1s}"
+    gc = "{enabled: true, interval: 0.05s, delay: 0.3s}"
     metrics = MetricsRegistry()
     app = create_app(parse_config(config(tmp_path, gc), {}), metrics)
     rng = random.Random(12)
