@@ -30,6 +30,7 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
     ("mirror.server", 5),
+    ("mirror.headertimeout", 5),
     ("mirror.worker", 5),
     ("mirror", 0),
 ]

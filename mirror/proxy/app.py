@@ -55,6 +55,8 @@ log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
 STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
+# Temp files of dead writers go at start-up and then every this often (their locks tell).
+TEMP_SWEEP_INTERVAL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,9 @@ def create_app(
     wiring.startup += content.startup
     wiring.shutdown[0:0] = content.shutdown
     cleanup = Periodic(
-        "stale partial cleanup", lambda: store.purge_partials(STALE_PARTIAL_AGE), STALE_PARTIAL_AGE
+        "stale partial cleanup",
+        lambda: store.purge_partials(STALE_PARTIAL_AGE),
+        TEMP_SWEEP_INTERVAL,
     )
     wiring.startup.append(cleanup.start)
     wiring.shutdown.append(cleanup.stop)
@@ -438,9 +442,9 @@ def _coordinator(
     else:
         local = FileCoordinator(os.path.join(config.cache.directory, "leases"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    shared = RedisCoordinator(redis)
+    shared = RedisCoordinator(redis, config.redis.prefix)
     wiring.shutdown.append(shared.aclose)
     return FallbackCoordinator(shared, local, metrics=metrics)
 
@@ -456,9 +460,10 @@ def _metadata(
     else:
         local = DiskMetadataStore(os.path.join(config.cache.directory, "metadata"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    return FallbackMetadataStore(RedisMetadataStore(redis), local, metrics=metrics)
+    shared = RedisMetadataStore(redis, config.redis.prefix)
+    return FallbackMetadataStore(shared, local, metrics=metrics)
 
 
 async def _remove_tree(path: str) -> None:
