@@ -124,7 +124,7 @@ class MetadataAccessLog:
         self._flush_interval = flush_interval
         self._retention = retention
         self._clock = clock
-        self._pending: dict[str, float] = {}
+        self._pending: dict[Digest, float] = {}  # formatted as keys only when written
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -148,7 +148,7 @@ class MetadataAccessLog:
         now = self._clock()
         pending = self._pending
         for digest in digests:
-            pending[self._access_key(digest)] = now
+            pending[digest] = now
         if self._writer is None and not self._closed:
             try:
                 self._writer = asyncio.get_running_loop().create_task(self._write_periodically())
@@ -159,9 +159,9 @@ class MetadataAccessLog:
         keys = [self._access_key(digest) for digest in digests]
         stored = await self._metadata.get_many(keys)
         found: list[float | None] = []
-        for key, value in zip(keys, stored, strict=True):
+        for digest, value in zip(digests, stored, strict=True):
             moment = _unpack(value)
-            pending = self._pending.get(key)
+            pending = self._pending.get(digest)
             if pending is not None and (moment is None or pending > moment):
                 moment = pending
             found.append(moment)
@@ -172,14 +172,14 @@ class MetadataAccessLog:
         batch = dict(self._pending)
         await asyncio.gather(
             *(
-                self._metadata.set(key, _pack(moment), self._retention)
-                for key, moment in batch.items()
+                self._metadata.set(self._access_key(digest), _pack(moment), self._retention)
+                for digest, moment in batch.items()
             )
         )
         pending = self._pending
-        for key, moment in batch.items():
-            if pending.get(key) == moment:  # not touched again since
-                del pending[key]
+        for digest, moment in batch.items():
+            if pending.get(digest) == moment:  # not touched again since
+                del pending[digest]
 
     async def _write_periodically(self) -> None:
         while True:

@@ -76,12 +76,17 @@ class BlobResponse:
         self.raw_headers = render(out)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.tracker is None or not self.tracker.active:
+        tracker = self.tracker
+        if tracker is None or not tracker.active:
             await self._respond(scope, send)
             return
         # Nobody removes a blob while a client is reading it (eviction, online GC).
-        with self.tracker.reading(self.content.digest):
+        digest = self.content.digest
+        tracker.begin_read(digest)
+        try:
             await self._respond(scope, send)
+        finally:
+            tracker.end_read(digest)
 
     async def _respond(self, scope: Scope, send: Send) -> None:
         path = self.content.local_path

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -54,7 +53,7 @@ class ContentTracker:
         self.marks = marks
         self._mark_wait = mark_wait
         self._refresh = refresh
-        self._reading: Counter[Digest] = Counter()
+        self._reading: dict[Digest, int] = {}
         self._refresher: asyncio.Task[None] | None = None
         self.on_fill: list[Callable[[], None]] = []
 
@@ -95,29 +94,43 @@ class ContentTracker:
 
     @contextmanager
     def reading(self, digest: Digest) -> Iterator[None]:
-        """Keep `digest` touched while the block runs (a blob being sent)."""
-        if self.access_log is None:
-            yield
-            return
-        self._reading[digest] += 1
-        self.used((digest,))
-        if self._refresher is None or self._refresher.done():
-            self._refresher = asyncio.get_running_loop().create_task(self._refresh_reads())
+        """Keep `digest` touched while the block runs (see `begin_read`)."""
+        self.begin_read(digest)
         try:
             yield
         finally:
-            self._reading[digest] -= 1
-            if self._reading[digest] <= 0:
-                del self._reading[digest]
+            self.end_read(digest)
+
+    def begin_read(self, digest: Digest) -> None:
+        """A blob starts being sent; `end_read` when it is done (the hit path: no
+        context manager, a few dict operations)."""
+        if self.access_log is None:
+            return
+        reading = self._reading
+        reading[digest] = reading.get(digest, 0) + 1
+        self.access_log.record((digest,))
+        if self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_reads())
+
+    def end_read(self, digest: Digest) -> None:
+        reading = self._reading
+        count = reading.get(digest, 0) - 1
+        if count > 0:
+            reading[digest] = count
+        else:
+            reading.pop(digest, None)
 
     def being_read(self) -> set[Digest]:
         """Digests this process is sending right now."""
         return set(self._reading)
 
     async def _refresh_reads(self) -> None:
-        while self._reading:
-            await asyncio.sleep(self._refresh)
-            self.used(list(self._reading))
+        try:
+            while self._reading:
+                await asyncio.sleep(self._refresh)
+                self.used(list(self._reading))
+        finally:
+            self._refresher = None
 
     async def aclose(self) -> None:
         if self._refresher is not None:
