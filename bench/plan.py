@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bench.archive import archive_throughput
+from bench.auth import auth_rates
 from bench.blobs import first_byte, parallel_streams, single_stream
+from bench.dashboard import dashboard_pages
 from bench.env import Env
 from bench.gc import garbage_collection
 from bench.lifecycle import access_recording
@@ -62,7 +64,9 @@ WORKLOADS: dict[int, Workload] = {
         Workload(11, "garbage collection", garbage_collection),
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
+        Workload(14, "authenticated manifest and blob GETs", auth_rates),
         Workload(16, "hit-path cost of access recording (eviction on vs off)", access_recording),
+        Workload(18, "dashboard pages at many repositories", dashboard_pages),
     )
 }
 

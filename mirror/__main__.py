@@ -23,6 +23,7 @@ from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, wit
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
 from mirror.lifecycle.command import run_garbage_collect
+from mirror.proxy.authenticating import check_auth
 from mirror.server import APP_TARGET, ListenError, serve
 from mirror.store.drivers import create_driver
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         path = _config_path(args.config or config_file)
         config = load_config(path)
         if args.command == "check-config":
+            check_auth(config)
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
         if args.command in STORE_COMMANDS:
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return _garbage_collect(config, args)
         if args.server:
             config = with_server(config, args.server)
+        check_auth(config)  # here, not once per worker: one line, exit status 2
         where = f"config file {path}" if path else "the embedded default config"
         scheme = "https" if config.http.tls else "http"
         workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"

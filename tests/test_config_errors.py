@@ -16,7 +16,10 @@ from tests.support.configs import HUB, MINIMAL, error_of, parse
             "storage:\n  filesystem:\n    rootdir: /x\n",
             "storage.filesystem.rootdir: unknown key",
         ),
-        (MINIMAL + "auth:\n  htpasswd: {realm: x}\n", "auth: unknown key"),
+        (
+            MINIMAL + "auth:\n  htpasswd: {realm: x, path: /p, colour: 1}\n",
+            "auth.htpasswd.colour: unknown key",
+        ),
         (MINIMAL + "notifications: {endpoint: []}\n", "notifications.endpoint: unknown key"),
         (MINIMAL + "http:\n  tls:\n    clientcas: [a]\n", "http.tls.clientcas: unknown key"),
         (MINIMAL + "log:\n  accesslog:\n    enabled: true\n", "log.accesslog.enabled: unknown key"),

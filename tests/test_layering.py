@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
+    # The dashboard reads the store, metadata and metrics; the proxy mounts it.
+    ("mirror.ui", 4),
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
     ("mirror.server", 5),
@@ -41,6 +43,10 @@ CONFIG_READERS = (
     "mirror.proxy.operability",
     # ... and for online garbage collection and cache eviction.
     "mirror.proxy.lifecycle",
+    # The composition root's part for access control (`auth`) and the token service.
+    "mirror.proxy.authenticating",
+    # ... and for the dashboard (http.ui).
+    "mirror.proxy.dashboard",
     "mirror.__main__",
     "mirror.server",
     "mirror.config",

@@ -53,7 +53,7 @@ async def test_push_pull_mount_and_delete_events_have_the_right_fields(tmp_path:
         gone = await client.delete(f"/v2/team/app/manifests/{manifest_digest}")
         assert gone.status_code == 202
         assert (await client.delete(f"/v2/other/app/blobs/{layer['digest']}")).status_code == 202
-        await eventually(lambda: len(sink.unique_events()) >= 11, what="11 events")
+        await eventually(lambda: len(sink.unique_events()) >= 12, what="12 events")
     events = sink.unique_events()
     assert all(request.headers["x-hook"] == "one" for request in sink.requests)
     assert all(

@@ -70,6 +70,12 @@ def parse_basic(header: str) -> BasicCredentials:
     return BasicCredentials(username, password)
 
 
+def is_empty_basic(header: str) -> bool:
+    """True for Basic credentials of an empty user name and password (`Basic Og==`)."""
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower() == "basic" and rest.strip() == "Og=="
+
+
 def parse_bearer(header: str) -> str:
     """The token of a Bearer header (RFC 6750 syntax); MalformedCredentials otherwise."""
     scheme, token = split_scheme(header)

@@ -5,7 +5,9 @@ Without a policy every valid user may do everything, as in registry:2. With one,
 valid user gets what the policy allows them, and a request without credentials gets
 what it allows `anonymous` (registry:2 has no anonymous access: without a policy, none).
 Wrong credentials are refused even where anonymous access would do: a client that sent
-a password wants to know it is wrong. The `/v2/` base route always needs credentials,
+a password wants to know it is wrong; but an empty pair (`Basic Og==`, the base64 of
+":", what containers/image sends when it has no credentials) is no credentials. The
+`/v2/` base route always needs credentials,
 as in registry:2, so that `docker login` checks them. The challenge is
 `Basic realm="<realm>"`.
 """
@@ -25,7 +27,7 @@ from mirror.auth.challenge import (
     auth_params,
 )
 from mirror.auth.controller import NameKey, policy_names
-from mirror.auth.credentials import MalformedCredentials, parse_basic
+from mirror.auth.credentials import MalformedCredentials, is_empty_basic, parse_basic
 from mirror.auth.policy import AccessPolicy, PolicySource
 from mirror.auth.users import DEFAULT_CACHE_SIZE, HtpasswdUsers
 
@@ -53,7 +55,7 @@ class HtpasswdAccessController:
         policy = self.policy.current()
         judged = policy_names(accesses, self.name_key)
         header = request.authorization
-        if header is None:
+        if header is None or is_empty_basic(header):
             missing = [
                 a for a, j in zip(accesses, judged, strict=True) if not policy.allows(None, j)
             ]

@@ -104,7 +104,8 @@ class AccessPolicy:
 
     @classmethod
     def mirror_default(cls, upstreams: Iterable[str]) -> AccessPolicy:
-        """Anyone may pull `<upstream>/**`; every other repository needs a login."""
+        """Anyone may pull `<upstream>/**`; everything else needs a login (and writes into
+        a cache are refused by the pull-through view, whoever asks)."""
         rules = [
             Rule(
                 RepositoryPattern.parse("**"),
@@ -112,9 +113,15 @@ class AccessPolicy:
                 0,
             )
         ]
+        # Logged-in users keep every action there, so that a push into a cache is the
+        # pull-through view's 403 DENIED ("a cache"), not a 401 asking to log in again.
+        upstream_allow = {
+            ANONYMOUS: frozenset({PULL}),
+            AUTHENTICATED: frozenset(REPOSITORY_ACTIONS),
+        }
         for upstream in upstreams:
             pattern = RepositoryPattern.parse(f"{upstream}/**")
-            rules.append(Rule(pattern, {ANONYMOUS: frozenset({PULL})}, len(rules)))
+            rules.append(Rule(pattern, upstream_allow, len(rules)))
         return cls(rules, catalog=[AUTHENTICATED])
 
     def groups_of(self, user: str | None) -> frozenset[str]:

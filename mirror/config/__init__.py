@@ -3,7 +3,7 @@
 Keys mean what they mean in the reference registry (CNCF Distribution, `registry:2`), so a
 registry:2 config file works unchanged for what is implemented; keys registry:2 knows and
 mirror does not implement are accepted-and-ignored (said so in their meaning) or refused
-(`auth`, `notifications`, ...: never silently dropped). Every key is declared once, as a
+(never silently dropped). Every key is declared once, as a
 field of its section's `@settings` class (`mirror.settings`): type, default and meaning.
 From those declarations come the parsing (unknown keys refused, one line naming the key
 path and the variable), the `check-config` dump (every `Secret` redacted) and the README's

@@ -62,6 +62,10 @@ def _rows(cls: type, prefix: str) -> Iterator[Row]:
         defaults: Mapping[str, str] = getattr(cls, "inline_defaults", {})
         for name, info in fields_of(inline).items():
             key = key_of(name, info)
+            nested = section_of(info.annotation)
+            if nested is not None:  # a section of the upstream (`tls`): its keys
+                yield from _rows(nested, f"{prefix}{key}.")
+                continue
             note = "; also the default of every entry" if key in inherited else ""
             row = _row(inline, name, info, prefix + key, f"{info.description}{note}")
             shown = defaults.get(key, "" if row.default == "required" else row.default)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import BeforeValidator, ValidationInfo, field_validator
 
+from mirror.config.auth import AuthConfig
 from mirror.config.cache import CacheConfig
 from mirror.config.errors import ConfigError
 from mirror.config.health import HealthConfig
@@ -62,6 +63,11 @@ class Config:
         default_factory=NotificationsConfig, doc="webhook notifications (registry:2's events)"
     )
     health: HealthConfig = setting(default_factory=HealthConfig, doc="health checks")
+    auth: AuthConfig | None = setting(
+        default=None,
+        doc="present: clients authenticate (registry:2's controllers) and an access policy "
+        "decides what they may do; without: anyone who reaches the port may do anything",
+    )
 
     @field_validator("storage", mode="before")
     @classmethod
@@ -93,6 +99,30 @@ class Config:
                     ("content", index, "upstream"),
                 )
         return sync
+
+    @field_validator("auth", mode="after")
+    @classmethod
+    def _auth_upstreams(cls, auth: AuthConfig | None, info: ValidationInfo) -> AuthConfig | None:
+        if auth is not None and auth.anonymouspull and info.data.get("proxy") is None:
+            raise Problem(
+                "anonymous pull of upstream content needs a proxy section", ("anonymouspull",)
+            )
+        service = auth.tokenservice if auth is not None else None
+        cache, http = info.data.get("cache"), info.data.get("http")
+        if (
+            service is not None
+            and not (service.key or service.keydirectory)
+            and isinstance(cache, CacheConfig)
+            and cache.ephemeral
+            and isinstance(http, HTTPConfig)
+            and http.workers > 1
+        ):
+            raise Problem(
+                "set keydirectory (or key): each worker would make its own key in its own "
+                "temporary cache directory",
+                ("tokenservice", "keydirectory"),
+            )
+        return auth
 
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as a plain dict in config-file form, secrets hidden.

@@ -6,16 +6,58 @@ are never dialled.
 
 from __future__ import annotations
 
+import os
 from typing import Final
 from urllib.parse import urlsplit
 
+from pydantic import model_validator
+
 from mirror.config.addresses import RegistryName, RegistryNames, RemoteURL, http_url
 from mirror.durations import WEEK
-from mirror.settings import Duration, Flag, Secret, Text, prepare, setting, settings, within
+from mirror.settings import (
+    Duration,
+    Flag,
+    Problem,
+    Secret,
+    Text,
+    prepare,
+    setting,
+    settings,
+    within,
+)
 
 DOCKER_HUB: Final = "docker.io"
 DOCKER_HUB_HOSTS: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 DOCKER_HUB_ALIASES: Final = ("index.docker.io", "registry-1.docker.io")
+
+
+@settings
+class UpstreamTLSConfig:
+    """How the upstream's TLS is trusted, and the certificate mirror presents to it."""
+
+    ca: Text = setting(
+        default="",
+        doc="PEM CA bundle the upstream's certificate must chain to (instead of the public "
+        "CAs): an internal registry with a private CA",
+    )
+    certificate: Text = setting(default="", doc="PEM client certificate presented to it")
+    key: Text = setting(default="", doc="the client certificate's PEM private key")
+    insecure: Flag = setting(
+        default=False,
+        doc="do not verify its TLS certificate (a self-signed test registry; never across a "
+        "network you do not trust). Plain HTTP needs no switch: write an `http://` remoteurl",
+    )
+
+    @model_validator(mode="after")
+    def _files(self) -> UpstreamTLSConfig:
+        if bool(self.certificate) != bool(self.key):
+            missing = "key" if self.certificate else "certificate"
+            raise Problem("missing: a client certificate needs certificate and key", (missing,))
+        for name in ("ca", "certificate", "key"):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise Problem(f"file not found: {path}", (name,))
+        return self
 
 
 @settings
@@ -45,6 +87,9 @@ class UpstreamConfig:
         "removed (every use renews it; 0: forever)",
     )
     offline: Flag = setting(default=False, doc="serve from cache only, never contact it")
+    tls: UpstreamTLSConfig = setting(
+        default_factory=UpstreamTLSConfig, doc="how its TLS is trusted (https remoteurls)"
+    )
 
     @property
     def names(self) -> tuple[str, ...]:

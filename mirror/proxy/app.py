@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -33,12 +34,15 @@ from mirror.coordination.redis_metadata import RedisMetadataStore
 from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp, Wrapper
+from mirror.proxy.authenticating import authentication
 from mirror.proxy.call import Services
+from mirror.proxy.dashboard import dashboard_wrappers
 from mirror.proxy.lifecycle import lifecycle, needs_access_log
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
 from mirror.registryhttp.client import DistributionClient
+from mirror.registryhttp.tls import client_tls
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
@@ -101,19 +105,28 @@ def build_app(
     shutdown: tuple[Hook, ...] = (),
     routes: Mapping[str, ASGIApp] | None = None,
     wrappers: tuple[Wrapper, ...] = (),
+    origins: Mapping[str, str] | None = None,
 ) -> DistributionApp:
     """The app over `store` and `resolver`; `routes` are served beside the API and
-    `/metrics`, `wrappers` wrap every request (see `DistributionApp`)."""
+    `/metrics`, `wrappers` wrap every request (see `DistributionApp`). `origins` maps
+    the first component of cache repositories' names to their upstream's name."""
     served = metrics.counter(
         "mirror_served_bytes_total",
-        "Blob bytes sent to clients: from the store, or following an upstream download",
-        ("source",),
+        "Blob bytes sent to clients: from the store, or following an upstream download; "
+        "by the upstream the repository caches (empty: a local repository)",
+        ("source", "upstream"),
     )
+    upstream_of = dict(origins or {})
+
+    def on_blob_sent(source: str, size: int, name: str) -> None:
+        first, sep, _ = name.partition("/")
+        served.inc(source, upstream_of.get(first, "") if sep else "", amount=size)
+
     services = Services(
         store=store,
         resolver=resolver,
         base_url=base_url.rstrip("/"),
-        on_blob_sent=lambda source, size: served.inc(source, amount=size),
+        on_blob_sent=on_blob_sent,
     )
     return DistributionApp(
         services,
@@ -226,16 +239,30 @@ def create_app(
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    table = resolver.table if isinstance(resolver, MirrorResolver) else None
+    auth = authentication(config, table, headers=dict(config.http.response_headers))
+    resolver = ops.resolver(resolver, config.http.external_url)
+    ui = dashboard_wrappers(
+        config,
+        store,
+        resolver,
+        metrics,
+        metadata,
+        startup=wiring.startup,
+        shutdown=wiring.shutdown,
+        controller=auth.controller,
+    )
     return build_app(
         store,
-        ops.resolver(resolver, config.http.external_url),
+        resolver,
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
-        startup=(*wiring.startup, *ops.startup),
-        shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
+        startup=(*wiring.startup, *ops.startup, *auth.startup),
+        shutdown=(*auth.shutdown, *ops.shutdown_hooks, *wiring.shutdown),
         routes=ops.routes,
-        wrappers=tuple(ops.wrappers),
+        wrappers=(*ops.wrappers, *ui, *auth.wrappers),
+        origins=upstream_origins(config),
     )
 
 
@@ -271,6 +298,7 @@ def _mirror_resolver(
             blob_min_rate=tuning.upstream_blob_min_rate,
             blob_rate_window=tuning.upstream_blob_rate_window,
             blob_deadline=tuning.upstream_blob_deadline,
+            tls=client_tls(**dataclasses.asdict(upstream.tls)),
         )
         stack = upstream_stack(
             client,
@@ -324,9 +352,13 @@ def store_access(config: Config, metrics: MetricsRegistry = METRICS) -> StoreAcc
     configured) and the prefixes of its upstreams."""
     wiring = _Wiring()
     store, metadata, _ = _store_parts(config, wiring, metrics)
+    return StoreAccess(store, metadata, frozenset(upstream_origins(config)), wiring.shutdown)
+
+
+def upstream_origins(config: Config) -> dict[str, str]:
+    """The first component of each upstream's cache repositories -> the upstream's name."""
     upstreams = config.proxy.upstreams if config.proxy is not None else ()
-    origins = frozenset(UpstreamRoute(u.name, u.aliases).prefix for u in upstreams)
-    return StoreAccess(store, metadata, origins, wiring.shutdown)
+    return {UpstreamRoute(u.name, u.aliases).prefix: u.name for u in upstreams}
 
 
 def _store_parts(

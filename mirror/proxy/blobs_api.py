@@ -16,12 +16,10 @@ async def get_blob(call: Call) -> ASGIApp:
     content = await view.blob(digest)
     call.warn(content.warning)
     byte_range = parse_range(call.request.headers.get("range"), content.size)
+    sent = call.services.on_blob_sent
+    on_sent = None if sent is None else lambda source, size: sent(source, size, view.name)
     return BlobResponse(
-        content,
-        byte_range,
-        call.headers,
-        on_sent=call.services.on_blob_sent,
-        tracker=call.services.store.tracker,
+        content, byte_range, call.headers, on_sent=on_sent, tracker=call.services.store.tracker
     )
 
 

@@ -68,8 +68,18 @@ def _bind(host: str, port: int) -> socket.socket | None:
 
 
 class DebugListener:
-    def __init__(self, app: ASGIApp, host: str, port: int, *, retry: float = 5.0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        retry: float = 5.0,
+        what: str = "debug listener",
+    ) -> None:
+        """`what` names the listener in log lines (the token service uses this too)."""
         self.app = app
+        self.what = what
         self.host = host
         self.port = port
         self.retry = retry
@@ -79,7 +89,7 @@ class DebugListener:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="debug listener")
+            self._task = asyncio.create_task(self._run(), name=self.what)
 
     async def _run(self) -> None:
         waited = False
@@ -87,15 +97,13 @@ class DebugListener:
             try:
                 sock = _bind(self.host, self.port)
             except OSError as exc:
-                logger.error(
-                    "debug listener: cannot listen on %s:%d: %s", self.host, self.port, exc
-                )
+                logger.error("%s: cannot listen on %s:%d: %s", self.what, self.host, self.port, exc)
                 return
             if sock is not None:
                 break
             if not waited:
                 logger.debug(
-                    "debug listener: %s:%d is served by another worker", self.host, self.port
+                    "%s: %s:%d is served by another worker", self.what, self.host, self.port
                 )
                 waited = True
             await asyncio.sleep(self.retry)
@@ -108,7 +116,7 @@ class DebugListener:
             loop="none",
         )
         self._server = _Server(config)
-        logger.info("debug listener on %s:%d", self.host, self.port)
+        logger.info("%s on %s:%d", self.what, self.host, self.port)
         self.serving.set()
         try:
             await self._server.serve(sockets=[sock])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 
 import anyio
@@ -107,10 +108,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 def guarded_transport(
-    own_host: str, *, internal: bool | None, limits: httpx.Limits
+    own_host: str,
+    *,
+    internal: bool | None,
+    limits: httpx.Limits,
+    verify: ssl.SSLContext | bool = True,
 ) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport, with `GuardedBackend` in its connection pool."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, http2=False, trust_env=False)
+    """httpx's own transport, with `GuardedBackend` in its connection pool; `verify` is
+    its TLS trust (`mirror.registryhttp.tls`)."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, http2=False, trust_env=False, verify=verify)
     pool = transport._pool  # httpx keeps no public handle on its httpcore pool
     pool._network_backend = GuardedBackend(pool._network_backend, own_host, internal=internal)
     return transport

@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ class DistributionClient:
         blob_rate_window: float = RATE_WINDOW,
         blob_deadline: float | None = None,
         allow_private_targets: bool | None = None,
+        tls: ssl.SSLContext | bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = httpx.URL(base_url)
@@ -155,7 +157,9 @@ class DistributionClient:
         if transport is None:
             # Redirect targets and token realms are dialled only on public addresses,
             # unless the upstream itself is not (see registryhttp.addresses).
-            transport = guarded_transport(base.host, internal=allow_private_targets, limits=limits)
+            transport = guarded_transport(
+                base.host, internal=allow_private_targets, limits=limits, verify=tls
+            )
         # trust_env off: proxies and CA bundles come from configuration, not the environment.
         self._http = httpx.AsyncClient(
             transport=transport,

@@ -23,7 +23,7 @@ _START_TIMEOUT = 10.0
 @contextmanager
 def serving_in_thread(app: ASGIApp, **options: Any) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 at a free port; yields the base URL. `options` go to
-    `uvicorn.Config` (`http=` a protocol class, say)."""
+    `uvicorn.Config` (`http=` a protocol class, say; with `ssl_certfile` the URL is https)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -38,7 +38,7 @@ def serving_in_thread(app: ASGIApp, **options: Any) -> Iterator[str]:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the ASGI server did not start")
             time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if 'ssl_certfile' in options else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(_START_TIMEOUT)
