@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bench.archive import archive_throughput
 from bench.auth import auth_rates
 from bench.blobs import first_byte, parallel_streams, single_stream
+from bench.copies import copy_registry_to_registry
 from bench.dashboard import dashboard_pages
 from bench.env import Env
 from bench.gc import garbage_collection
@@ -66,6 +67,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(13, "export / import of a store", archive_throughput),
         Workload(14, "authenticated manifest and blob GETs", auth_rates),
         Workload(16, "hit-path cost of access recording (eviction on vs off)", access_recording),
+        Workload(17, "mirror copy vs skopeo copy --all", copy_registry_to_registry),
         Workload(18, "dashboard pages at many repositories", dashboard_pages),
     )
 }

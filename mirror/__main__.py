@@ -1,5 +1,7 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
-`mirror export`, `mirror import`, `mirror sync`, `mirror du`, `mirror --version`.
+`mirror export`, `mirror import`, `mirror sync`, `mirror du`, `mirror --version`, and
+the client verbs (no configuration): `copy`, `ls`, `catalog`, `inspect`, `digest`, `tag`,
+`delete`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -10,10 +12,16 @@ the collection failed or hit errors.
 
 from __future__ import annotations
 
+import sys
+
+from mirror.commands import clientmain
+
+if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in clientmain.VERBS:
+    sys.exit(clientmain.main(sys.argv[1:]))
+
 import argparse
 import logging
 import os
-import sys
 
 import yaml
 
@@ -40,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command in clientmain.VERBS:
+        return clientmain.dispatch(args)
     config_file = getattr(args, "config_file", None)
     if args.config and config_file and args.config != config_file:
         parser.error("give the config file once: either --config PATH or PATH")
@@ -123,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_parsers(commands)
     sync.add_parser(commands)
     du.add_parser(commands)
+    clientmain.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
     )

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
+    # The client package and the copy engine of the CLI verbs (over registryhttp).
+    ("mirror.client", 4),
     # The dashboard reads the store, metadata and metrics; the proxy mounts it.
     ("mirror.ui", 4),
     ("mirror.__main__", 5),

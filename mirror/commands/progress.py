@@ -48,6 +48,12 @@ def progress_for(verb: str, *, quiet: bool) -> Iterator[ProgressSink]:
     if quiet or not sys.stderr.isatty():
         yield NoProgress()
         return
+    with bars() as progress:
+        yield TerminalProgress(progress, verb)
+
+
+def bars() -> Progress:
+    """rich's Progress on stderr: description, bar, bytes, rate, time left, item."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -56,8 +62,7 @@ def progress_for(verb: str, *, quiet: bool) -> Iterator[ProgressSink]:
         TimeRemainingColumn(),
         TextColumn("{task.fields[item]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        yield TerminalProgress(progress, verb)
+    return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
 def size_text(size: int) -> str:

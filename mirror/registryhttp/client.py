@@ -10,6 +10,11 @@ through `registryhttp.addresses`' guard: hosts other than the upstream's own are
 only on public addresses, unless the upstream itself is on a private one.
 
 Everything returned is plain data (dataclasses, bytes); every failure is an UpstreamError.
+
+The same client pushes (`mirror.client` and its CLI verbs): manifests are PUT and
+DELETEd, blobs uploaded in a session (`start_upload` - or mounted from another
+repository -, `upload_chunk`, `upload_status` to resume, `finish_upload`). Upload bodies
+may be streams; a stream is sent once, never retried or replayed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote
@@ -78,8 +83,22 @@ TAGS_PAGE = 1000
 TAGS_LIMIT = 10_000
 CATALOG_LIMIT = 100_000
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$", re.ASCII)
+# An upload's `Range: 0-<last byte>` (Distribution says `0--1` before the first byte).
+_UPLOAD_RANGE = re.compile(r"^(?:bytes=)?0-(-1|\d+)$", re.ASCII)
+OCTET_STREAM = "application/octet-stream"
 
 Origin = tuple[str, str, int]
+# A request body: bytes can be sent again (after a 401, a redirect); a stream cannot.
+Content = bytes | AsyncIterable[bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A blob upload session: where to send the next request, and how much is stored."""
+
+    repo: str
+    location: str
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,27 +375,36 @@ class DistributionClient:
         return await self._retry(once)
 
     async def open_blob(
-        self, repo: str, digest: Digest, offset: int = 0, *, verify: bool = True
+        self,
+        repo: str,
+        digest: Digest,
+        offset: int = 0,
+        *,
+        length: int | None = None,
+        verify: bool = True,
     ) -> UpstreamBlob:
-        """Start downloading a blob, from `offset` on (Range; a 206 is then required).
+        """Start downloading a blob, from `offset` on (Range; a 206 is then required), and
+        with `length` only that many bytes.
 
         Opening raises UpstreamNotFound / UpstreamRateLimited / ... before any byte is read,
         retrying transient failures. The returned stream is never retried; the caller
         iterates it once and must `aclose()` it (or use `async with`). With `verify` and
         offset 0 the stream checks the digest and raises UpstreamContentError at its end.
         """
-        if offset < 0:
-            raise ValueError("offset must not be negative")
+        if offset < 0 or (length is not None and length < 1):
+            raise ValueError("offset must not be negative, length must be positive")
         path = f"/v2/{_path(repo)}/blobs/{digest}"
         # Blobs are stored byte for byte: ask for no content coding, and decode none.
         headers = {"Accept-Encoding": "identity"}
-        if offset:
+        if length is not None:
+            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
+        elif offset:
             headers["Range"] = f"bytes={offset}-"
 
         async def once() -> UpstreamBlob:
             response = await self._once("GET", path, _pull_scope(repo), headers)
             try:
-                return self._blob(response, digest, offset, verify)
+                return self._blob(response, digest, offset, verify and length is None, length)
             except UpstreamError:
                 await response.aclose()
                 raise
@@ -384,14 +412,20 @@ class DistributionClient:
         return await self._retry(once)
 
     def _blob(
-        self, response: httpx.Response, digest: Digest, offset: int, verify: bool
+        self,
+        response: httpx.Response,
+        digest: Digest,
+        offset: int,
+        verify: bool,
+        wanted: int | None = None,
     ) -> UpstreamBlob:
         status = response.status_code
         where = f"{self.name}: blob {digest}"
-        if status != (206 if offset else 200):
+        ranged = bool(offset) or wanted is not None
+        if status != (206 if ranged else 200):
             raise UpstreamUnavailable(f"{where}: unexpected status {status}", status=status)
         content_length = _int_header(response, "content-length")
-        if not offset:
+        if not ranged:
             size, length = content_length, content_length
         else:
             match = _CONTENT_RANGE.match(response.headers.get("content-range", "").strip())
@@ -401,6 +435,8 @@ class DistributionClient:
                 )
             size = int(match[3]) if match[3] != "*" else None
             length = int(match[2]) - offset + 1
+            if wanted is not None and length > wanted:
+                raise UpstreamUnavailable(f"{where}: more than the range asked", status=status)
         return UpstreamBlob(
             response.aiter_raw(self._chunk_size),
             response.aclose,
@@ -414,6 +450,145 @@ class DistributionClient:
             rate_window=self._blob_pace[1],
             deadline=self._blob_pace[2],
         )
+
+    async def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest:
+        """PUT a manifest's exact bytes under a tag or its digest; returns its digest.
+
+        Raises UpstreamContentError when the registry says another digest."""
+        digest = Digest.of(raw)
+        path = f"/v2/{_path(repo)}/manifests/{_path(reference)}"
+
+        async def once() -> Digest | None:
+            headers = {"Content-Type": media_type}
+            response = await self._once("PUT", path, _push_scope(repo), headers, content=raw)
+            await _discard(response)
+            return digest_header(response.headers.get("docker-content-digest"))
+
+        said = await self._retry(once)
+        if said is not None and said.algorithm == digest.algorithm and said != digest:
+            raise UpstreamContentError(f"{self.name}: {repo}: registry stored {said}, not {digest}")
+        return digest
+
+    async def delete_manifest(self, repo: str, digest: Digest) -> None:
+        """DELETE a manifest by digest (every tag on it goes). Raises UpstreamNotFound."""
+        path = f"/v2/{_path(repo)}/manifests/{digest}"
+
+        async def once() -> None:
+            await _discard(await self._once("DELETE", path, f"repository:{repo}:delete", {}))
+
+        await self._retry(once)
+
+    async def start_upload(
+        self, repo: str, *, mount: Digest | None = None, source: str | None = None
+    ) -> Upload | None:
+        """Open an upload session (POST). With `mount` and `source`, ask the registry to
+        mount that blob from the `source` repository instead: None means it did (201)."""
+        path = f"/v2/{_path(repo)}/blobs/uploads/"
+        scope = _push_scope(repo)
+        if mount is not None and source is not None:
+            path += f"?mount={mount}&from={quote(source, safe='/')}"
+            scope += f" {_pull_scope(source)}"
+
+        async def once() -> Upload | None:
+            response = await self._once("POST", path, scope, {"Content-Length": "0"})
+            await _discard(response)
+            if response.status_code == 201 and mount is not None:
+                return None
+            return self._upload(response, repo, 0)
+
+        return await self._retry(once)
+
+    async def upload_status(self, upload: Upload) -> Upload:
+        """Ask where an interrupted upload stands (GET on its location): the stored length."""
+
+        async def once() -> Upload:
+            response = await self._once(
+                "GET", "", _push_scope(upload.repo), {}, url=self._location(upload)
+            )
+            await _discard(response)
+            return self._upload(response, upload.repo, None, upload.location)
+
+        return await self._retry(once)
+
+    async def upload_chunk(
+        self, upload: Upload, chunks: bytes | AsyncIterable[bytes], length: int | None = None
+    ) -> Upload:
+        """PATCH a chunk (bytes, or a stream of `length` bytes when known) onto the upload.
+
+        With a known length the chunk says its range (`Content-Range`), so a registry that
+        holds another length refuses it (416) instead of storing a wrong blob. A stream is
+        sent once: not retried.
+        """
+        if isinstance(chunks, bytes):
+            length = len(chunks)
+        headers = {"Content-Type": OCTET_STREAM}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+            if length:
+                headers["Content-Range"] = f"{upload.offset}-{upload.offset + length - 1}"
+        response = await _final(
+            self._once(
+                "PATCH",
+                "",
+                _push_scope(upload.repo),
+                headers,
+                content=chunks,
+                url=self._location(upload),
+            )
+        )
+        await _discard(response)
+        return self._upload(response, upload.repo, None, upload.location)
+
+    async def cancel_upload(self, upload: Upload) -> None:
+        """DELETE an upload session nobody will finish; failures are only logged."""
+        try:
+            url = self._location(upload)
+            await _discard(
+                await _final(self._once("DELETE", "", _push_scope(upload.repo), {}, url=url))
+            )
+        except UpstreamError as exc:
+            log.info("could not cancel an upload: %s", exc.message)
+
+    async def finish_upload(
+        self,
+        upload: Upload,
+        digest: Digest,
+        chunks: bytes | AsyncIterable[bytes] = b"",
+        length: int | None = None,
+    ) -> None:
+        """Close the upload with its digest (PUT), sending a last chunk if given.
+
+        The registry verifies the digest; a mismatch comes back as an UpstreamError."""
+        url = self._location(upload).copy_add_param("digest", str(digest))
+        if isinstance(chunks, bytes):
+            length = len(chunks)
+        headers = {"Content-Type": OCTET_STREAM}
+        if length is not None:
+            headers["Content-Length"] = str(length)
+        response = await _final(
+            self._once("PUT", "", _push_scope(upload.repo), headers, content=chunks, url=url)
+        )
+        await _discard(response)
+        said = digest_header(response.headers.get("docker-content-digest"))
+        if said is not None and said.algorithm == digest.algorithm and said != digest:
+            raise UpstreamContentError(f"{self.name}: registry stored {said}, not {digest}")
+
+    def _location(self, upload: Upload) -> httpx.URL:
+        return httpx.URL(self._base + "/").join(upload.location)
+
+    def _upload(
+        self, response: httpx.Response, repo: str, offset: int | None, previous: str = ""
+    ) -> Upload:
+        where = f"{self.name}: upload to {repo}"
+        location = response.headers.get("location") or previous
+        if not location:
+            raise UpstreamUnavailable(f"{where}: no Location", status=response.status_code)
+        if offset is None:
+            match = _UPLOAD_RANGE.match(response.headers.get("range", "").strip())
+            if match is None:
+                raise UpstreamUnavailable(f"{where}: no usable Range", status=response.status_code)
+            offset = max(int(match[1]) + 1, 0)
+        return Upload(repo, location, offset)
 
     async def _read_manifest(self, response: httpx.Response) -> bytes:
         where = f"{self.name}: manifest {response.request.url.path}"
@@ -457,13 +632,22 @@ class DistributionClient:
                 await asyncio.sleep(delay)
 
     async def _once(
-        self, method: str, path: str, scope: str, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str],
+        *,
+        content: Content = None,
+        url: httpx.URL | None = None,
     ) -> httpx.Response:
-        """One attempt: auth, redirects. Returns a 2xx response whose body is unread."""
-        url = httpx.URL(self._base + path)
-        where = f"{self.name}: {method} {path}"
+        """One attempt: auth, redirects. Returns a 2xx response whose body is unread.
+
+        `url` (an upload's location) replaces the base URL and `path`."""
+        url = url if url is not None else httpx.URL(self._base + path)
+        where = f"{self.name}: {method} {url.path}"
         try:
-            response = await self._authorized(method, url, scope, headers)
+            response = await self._authorized(method, url, scope, headers, content)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise _classify(exc, where) from exc
         if response.is_success:
@@ -472,20 +656,32 @@ class DistributionClient:
         raise _failure(response, where, body)
 
     async def _authorized(
-        self, method: str, url: httpx.URL, scope: str, headers: dict[str, str]
+        self,
+        method: str,
+        url: httpx.URL,
+        scope: str,
+        headers: dict[str, str],
+        content: Content = None,
     ) -> httpx.Response:
         sent = self._auth.authorization(scope)
-        response = await self._follow(method, url, headers, sent)
+        response = await self._follow(method, url, headers, sent, content)
         # A 401 from another origin (a redirect target) is not ours to answer.
         if response.status_code != 401 or _origin(response.url) != self._origin:
             return response
         challenges = parse_challenges(response.headers.get_list("www-authenticate"))
         await _discard(response)
         retry_with = await self._auth.answer(challenges, scope, sent)
-        return await self._follow(method, url, headers, retry_with)
+        if not _replayable(content):
+            raise UpstreamAuthError(f"{self.name}: {method} {url.path} refused (401)", status=401)
+        return await self._follow(method, url, headers, retry_with, content)
 
     async def _follow(
-        self, method: str, url: httpx.URL, headers: dict[str, str], authorization: str | None
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        authorization: str | None,
+        content: Content = None,
     ) -> httpx.Response:
         for hop in range(MAX_REDIRECTS + 1):
             own = _origin(url) == self._origin
@@ -497,13 +693,15 @@ class DistributionClient:
                 # The upstream's logs can be matched with ours (a redirect's target is
                 # someone else: a storage service).
                 hop_headers[requestid.HEADER] = request_id
-            request = self._http.build_request(method, url, headers=hop_headers)
+            request = self._http.build_request(method, url, headers=hop_headers, content=content)
             response = await self._http.send(request, stream=True)
             if own:
                 self._note_ratelimit(response)
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or location is None:
                 return response
+            if not _replayable(content):
+                return response  # a failure: a stream's body is gone
             await _discard(response)
             if hop == MAX_REDIRECTS:
                 break
@@ -522,6 +720,20 @@ class DistributionClient:
             remaining=remaining[0] if remaining is not None else None,
             window=limit[1],
         )
+
+
+async def _final(attempt: Awaitable[T]) -> T:
+    """An attempt that is not retried: a transient failure is an UpstreamUnavailable."""
+    try:
+        return await attempt
+    except _Transient as exc:
+        raise UpstreamUnavailable(
+            exc.message, status=exc.status, retry_after=exc.retry_after
+        ) from exc.__cause__
+
+
+def _replayable(content: Content) -> bool:
+    return content is None or isinstance(content, bytes)
 
 
 def _failure(response: httpx.Response, where: str, body: bytes) -> UpstreamError:
@@ -583,6 +795,10 @@ def _path(value: str) -> str:
 
 def _pull_scope(repo: str) -> str:
     return f"repository:{repo}:pull"
+
+
+def _push_scope(repo: str) -> str:
+    return f"repository:{repo}:pull,push"
 
 
 def _accept(accept: Sequence[str]) -> dict[str, str]:
