@@ -15,6 +15,7 @@ from bench.copies import copy_registry_to_registry
 from bench.dashboard import dashboard_pages
 from bench.env import Env
 from bench.gc import garbage_collection
+from bench.lifecycle import access_recording
 from bench.lists import list_pages
 from bench.manifests import manifest_rates
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
@@ -65,6 +66,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
         Workload(14, "authenticated manifest and blob GETs", auth_rates),
+        Workload(16, "hit-path cost of access recording (eviction on vs off)", access_recording),
         Workload(17, "mirror copy vs skopeo copy --all", copy_registry_to_registry),
         Workload(18, "dashboard pages at many repositories", dashboard_pages),
     )

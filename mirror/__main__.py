@@ -1,6 +1,7 @@
 """Command line: `mirror serve`, `mirror check-config`, `mirror garbage-collect`,
-`mirror export`, `mirror import`, `mirror sync`, `mirror --version`, and the client
-verbs (no configuration): `copy`, `ls`, `catalog`, `inspect`, `digest`, `tag`, `delete`.
+`mirror export`, `mirror import`, `mirror sync`, `mirror du`, `mirror --version`, and
+the client verbs (no configuration): `copy`, `ls`, `catalog`, `inspect`, `digest`, `tag`,
+`delete`.
 
 The config file is, in order: `--config PATH` (or a positional PATH, as in
 `registry serve /etc/docker/registry/config.yml`), `$REGISTRY_CONFIGURATION_PATH`,
@@ -25,7 +26,7 @@ import os
 import yaml
 
 from mirror import __version__, logs
-from mirror.commands import archive, sync
+from mirror.commands import archive, du, sync
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
 from mirror.lifecycle.collector import GCOptions
@@ -35,7 +36,12 @@ from mirror.server import APP_TARGET, ListenError, serve
 from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
-STORE_COMMANDS = {"export": archive.run_export, "import": archive.run_import, "sync": sync.run}
+STORE_COMMANDS = {
+    "export": archive.run_export,
+    "import": archive.run_import,
+    "sync": sync.run,
+    "du": du.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_parsers(commands)
     sync.add_parser(commands)
+    du.add_parser(commands)
     clientmain.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"

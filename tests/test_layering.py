@@ -44,6 +44,8 @@ CONFIG_READERS = (
     "mirror.proxy.app",
     # The composition root's part for notifications, health, debug listener and drain.
     "mirror.proxy.operability",
+    # ... and for online garbage collection and cache eviction.
+    "mirror.proxy.lifecycle",
     # The composition root's part for access control (`auth`) and the token service.
     "mirror.proxy.authenticating",
     # ... and for the dashboard (http.ui).
@@ -53,6 +55,7 @@ CONFIG_READERS = (
     "mirror.config",
     "mirror.commands.archive",
     "mirror.commands.sync",
+    "mirror.commands.du",
 )
 
 

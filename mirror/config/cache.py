@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tempfile
 
-from mirror.settings import Flag, Text, derived, setting, settings
+from mirror.settings import ByteSize, Flag, Text, derived, setting, settings
 
 
 @settings
@@ -22,12 +23,18 @@ class CacheConfig:
         "temporary directory removed on exit when the driver has no local directory)",
     )
     ephemeral: Flag = derived(default=False, doc="a temporary directory chosen here")
+    maxsize: ByteSize = setting(
+        default=0,
+        doc="cap on the cached content of all upstreams (`200MB`, `50GiB`; 0: none): the "
+        "least recently used images go first; local repositories do not count",
+    )
 
     def placed(self, local_directory: str | None) -> CacheConfig:
         """This section with its directory decided, next to the driver's `local_directory`."""
         if self.directory:
             return self
         if local_directory is not None:
-            return CacheConfig(directory=os.path.join(local_directory, "_mirror"))
+            return dataclasses.replace(self, directory=os.path.join(local_directory, "_mirror"))
         name = f"mirror-{os.getpid()}-{secrets.token_hex(4)}"
-        return CacheConfig(directory=os.path.join(tempfile.gettempdir(), name), ephemeral=True)
+        directory = os.path.join(tempfile.gettempdir(), name)
+        return dataclasses.replace(self, directory=directory, ephemeral=True)

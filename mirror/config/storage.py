@@ -13,6 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
+from mirror.config.gc import GCConfig
 from mirror.durations import WEEK
 from mirror.settings import (
     Duration,
@@ -57,6 +58,7 @@ class MaintenanceConfig:
         default_factory=UploadPurgingConfig, doc="upload purging"
     )
     readonly: ReadOnlyConfig = setting(default_factory=ReadOnlyConfig, doc="read-only mode")
+    gc: GCConfig = setting(default_factory=GCConfig, doc="online garbage collection")
 
 
 @settings

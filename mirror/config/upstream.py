@@ -84,8 +84,8 @@ class UpstreamConfig:
     )
     ttl: Duration = setting(
         default=WEEK,
-        doc="registry:2's retention of unused cached content (0: forever): accepted, "
-        "eviction is not implemented yet",
+        doc="registry:2's retention of cached content: an image not used for this long is "
+        "removed (every use renews it; 0: forever)",
     )
     offline: Flag = setting(default=False, doc="serve from cache only, never contact it")
     prefetch: Flag = setting(

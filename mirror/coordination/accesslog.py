@@ -45,6 +45,10 @@ _TIME = struct.Struct(">d")
 
 
 class AccessLog(Protocol):
+    def record(self, digests: Iterable[Digest]) -> None:
+        """A batched touch, callable without awaiting (the hit path); never raises."""
+        ...
+
     async def touch(self, digests: Iterable[Digest], *, durable: bool = False) -> None:
         """Record that `digests` are used now.
 
@@ -120,7 +124,7 @@ class MetadataAccessLog:
         self._flush_interval = flush_interval
         self._retention = retention
         self._clock = clock
-        self._pending: dict[str, float] = {}
+        self._pending: dict[Digest, float] = {}  # formatted as keys only when written
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -131,44 +135,51 @@ class MetadataAccessLog:
         return f"{self._prefix}{DELETING_PREFIX}{digest}"
 
     async def touch(self, digests: Iterable[Digest], *, durable: bool = False) -> None:
+        if not durable:
+            self.record(digests)
+            return
         now = self._clock()
         keys = [self._access_key(digest) for digest in digests]
-        if durable:
-            await asyncio.gather(
-                *(self._metadata.set(key, _pack(now), self._retention) for key in keys)
-            )
-            return
-        for key in keys:
-            self._pending[key] = now
+        await asyncio.gather(
+            *(self._metadata.set(key, _pack(now), self._retention) for key in keys)
+        )
+
+    def record(self, digests: Iterable[Digest]) -> None:
+        now = self._clock()
+        pending = self._pending
+        for digest in digests:
+            pending[digest] = now
         if self._writer is None and not self._closed:
-            self._writer = asyncio.create_task(self._write_periodically())
+            try:
+                self._writer = asyncio.get_running_loop().create_task(self._write_periodically())
+            except RuntimeError:  # no running loop: flushed by the next touch or aclose
+                pass
 
     async def last_used(self, digests: Sequence[Digest]) -> list[float | None]:
         keys = [self._access_key(digest) for digest in digests]
         stored = await self._metadata.get_many(keys)
         found: list[float | None] = []
-        for key, value in zip(keys, stored, strict=True):
+        for digest, value in zip(digests, stored, strict=True):
             moment = _unpack(value)
-            pending = self._pending.get(key)
+            pending = self._pending.get(digest)
             if pending is not None and (moment is None or pending > moment):
                 moment = pending
             found.append(moment)
         return found
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, {}
-        try:
-            await asyncio.gather(
-                *(
-                    self._metadata.set(key, _pack(moment), self._retention)
-                    for key, moment in batch.items()
-                )
+        # The batch stays pending until written: `last_used` must see it meanwhile.
+        batch = dict(self._pending)
+        await asyncio.gather(
+            *(
+                self._metadata.set(self._access_key(digest), _pack(moment), self._retention)
+                for digest, moment in batch.items()
             )
-        except BaseException:
-            # Keep what could not be written for the next flush, newer touches first.
-            for key, moment in batch.items():
-                self._pending.setdefault(key, moment)
-            raise
+        )
+        pending = self._pending
+        for digest, moment in batch.items():
+            if pending.get(digest) == moment:  # not touched again since
+                del pending[digest]
 
     async def _write_periodically(self) -> None:
         while True:

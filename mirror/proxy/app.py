@@ -37,6 +37,7 @@ from mirror.proxy.asgi import DistributionApp, Wrapper
 from mirror.proxy.authenticating import authentication
 from mirror.proxy.call import Services
 from mirror.proxy.dashboard import dashboard_wrappers
+from mirror.proxy.lifecycle import lifecycle, needs_access_log
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.client import DistributionClient
@@ -180,13 +181,23 @@ def create_app(
     ops = operability(config, driver, metrics, redis=redis)
     wiring.drain_left, wiring.upstream_state = ops.shutdown.remaining, ops.upstream_state
     coordinator = _coordinator(config, redis, wiring, metrics)
-    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    metadata = (
+        _metadata(config, redis, wiring, metrics)
+        if config.proxy is not None or needs_access_log(config)
+        else None
+    )
+    content = lifecycle(config, metadata)
+    store = Store(
+        driver,
+        delete_enabled=storage.delete_enabled,
+        coordinator=coordinator,
+        tracker=content.tracker,
+    )
     resolver: Resolver
-    metadata: MetadataStore | None = None
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
-        metadata = _metadata(config, redis, wiring, metrics)
+        assert metadata is not None
         resolver = mirror = _mirror_resolver(
             config,
             config.proxy,
@@ -212,6 +223,10 @@ def create_app(
         )
         wiring.startup.append(job.start)
         wiring.shutdown.append(job.stop)
+    if metadata is not None:
+        content.jobs(config, store, metadata, coordinator, metrics)
+    wiring.startup += content.startup
+    wiring.shutdown[0:0] = content.shutdown
     cleanup = Periodic(
         "stale partial cleanup",
         lambda: store.purge_partials(STALE_PARTIAL_AGE),

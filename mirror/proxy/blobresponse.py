@@ -20,6 +20,7 @@ import anyio
 from starlette.types import Receive, Scope, Send
 
 from mirror.proxy.headers import render
+from mirror.store.tracking import ContentTracker
 from mirror.store.view import BlobContent
 
 # Bodies go to the server in pieces of at most this size: granian queues up to 32 body
@@ -61,9 +62,11 @@ class BlobResponse:
         headers: dict[str, str],
         *,
         on_sent: Callable[[str, int], None] | None = None,
+        tracker: ContentTracker | None = None,
     ) -> None:
         self.content = content
         self.on_sent = on_sent
+        self.tracker = tracker
         self.range = byte_range
         size = content.size
         start, end = byte_range if byte_range is not None else (0, size - 1)
@@ -83,6 +86,19 @@ class BlobResponse:
         self.raw_headers = render(out)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracker = self.tracker
+        if tracker is None or not tracker.active:
+            await self._respond(scope, send)
+            return
+        # Nobody removes a blob while a client is reading it (eviction, online GC).
+        digest = self.content.digest
+        tracker.begin_read(digest)
+        try:
+            await self._respond(scope, send)
+        finally:
+            tracker.end_read(digest)
+
+    async def _respond(self, scope: Scope, send: Send) -> None:
         path = self.content.local_path
         extensions = scope.get("extensions") or {}
         if self.length == 0:

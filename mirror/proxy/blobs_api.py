@@ -18,7 +18,9 @@ async def get_blob(call: Call) -> ASGIApp:
     byte_range = parse_range(call.request.headers.get("range"), content.size)
     sent = call.services.on_blob_sent
     on_sent = None if sent is None else lambda source, size: sent(source, size, view.name)
-    return BlobResponse(content, byte_range, call.headers, on_sent=on_sent)
+    return BlobResponse(
+        content, byte_range, call.headers, on_sent=on_sent, tracker=call.services.store.tracker
+    )
 
 
 async def head_blob(call: Call) -> ASGIApp:

@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from anyio import to_thread
 
 from mirror.digests import Digest, DigestHasher
-from mirror.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable, SizeInvalid
+from mirror.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    RangeNotSatisfiable,
+    SizeInvalid,
+    Unavailable,
+)
 from mirror.store import paths
 from mirror.store.driver import InvalidOffset, LocalPath, PathNotFound, StorageDriver
 from mirror.store.ingest.staging import PartialReader, StagedWrite, Staging, staging_for
+from mirror.store.tracking import ContentTracker
 
 THREAD_HASH_BYTES = 256 * 1024
 
@@ -102,10 +109,27 @@ class BlobIngest:
 class BlobStore:
     """Global blob storage; repositories decide which blobs they may read (links)."""
 
-    def __init__(self, driver: StorageDriver, *, staging: Staging | None = None) -> None:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        *,
+        staging: Staging | None = None,
+        tracker: ContentTracker | None = None,
+    ) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
         self._staging = staging or staging_for(driver)
+        self.tracker = tracker or ContentTracker()
+
+    async def still_stored(self, digest: Digest) -> bool:
+        """Whether a blob found stored stays so: claimed against a garbage collection
+        deleting it (see `ContentTracker.claim`), then checked again. Raises Unavailable
+        when a collection keeps it marked for longer than a claim waits."""
+        if not self.tracker.active:
+            return True  # nobody collects while this store serves
+        if await self.tracker.claim([digest]):
+            raise Unavailable(f"blob {digest} is being garbage-collected; retry")
+        return await self.exists(digest)
 
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a stored blob; raise BlobUnknown."""
@@ -155,7 +179,7 @@ class BlobStore:
         actual = Digest.of(data, digest.algorithm if digest else "sha256")
         if digest is not None and actual != digest:
             raise DigestInvalid(f"content digest {actual} does not match {digest}")
-        if not await self.exists(actual):
+        if not await self.exists(actual) or not await self.still_stored(actual):
             await self.driver.put_content(paths.blob_data(actual), data)
         return BlobInfo(actual, len(data))
 
@@ -184,7 +208,7 @@ class BlobStore:
             stored = await self.stat(digest)
         except BlobUnknown:
             stored = None
-        if stored is not None and stored.size == size:
+        if stored is not None and stored.size == size and await self.still_stored(digest):
             try:
                 await self.driver.delete(src)
             except PathNotFound:

@@ -77,7 +77,9 @@ class ManifestStore:
         """The manifest with `digest` in this repository; raise ManifestUnknown."""
         if not await self.exists(digest):
             raise ManifestUnknown(f"manifest {digest} unknown to repository {self.name}")
-        return await self.load(digest)
+        manifest = await self.load(digest)
+        self._blobs.tracker.used((digest,))
+        return manifest
 
     async def load(self, digest: Digest) -> Manifest:
         """Read a manifest from the blob store without the repository check.
@@ -133,9 +135,20 @@ class ManifestStore:
                 writes.append(self._index.created(self.name))
             await asyncio.gather(*writes)
         self._cache.put(manifest)
+        self._blobs.tracker.used((actual,))
         return manifest
 
     async def _verify_references(self, manifest: Manifest) -> None:
+        # Claimed before the checks: a garbage collection running now either sees the
+        # claim and keeps these, or has them marked (missing here) or already gone.
+        wanted = [child.digest for child in manifest.manifests] + [
+            blob.digest for blob in manifest.blobs if not _foreign(blob.media_type)
+        ]
+        for digest in await self._blobs.tracker.claim(wanted):
+            raise ManifestBlobUnknown(
+                f"{digest} referenced by the manifest is being garbage-collected",
+                detail={"digest": str(digest)},
+            )
         for child in manifest.manifests:
             if not await self.exists(child.digest):
                 raise ManifestBlobUnknown(
@@ -159,7 +172,9 @@ class ManifestStore:
 
     async def delete(self, digest: Digest) -> Manifest:
         """Unlink a manifest revision (its referrer entry too); raise ManifestUnknown."""
-        manifest = await self.get(digest)
+        if not await self.exists(digest):
+            raise ManifestUnknown(f"manifest {digest} unknown to repository {self.name}")
+        manifest = await self.load(digest)  # not `get`: a delete is no use of it
         await links.remove(self._driver, paths.revision_link(self.name, digest))
         if manifest.subject is not None:
             path = paths.referrer_link(self.name, manifest.subject.digest, digest)

@@ -24,6 +24,7 @@ class RepositoryBlobs:
         self.name = name
         self.store = blobs
         self._driver = blobs.driver
+        self._tracker = blobs.tracker
 
     async def is_linked(self, digest: Digest) -> bool:
         return await links.link_exists(self._driver, paths.layer_link(self.name, digest))
@@ -32,7 +33,9 @@ class RepositoryBlobs:
         """Size of a blob linked to this repository; raise BlobUnknown."""
         if not await self.is_linked(digest):
             raise BlobUnknown(f"blob {digest} unknown to repository {self.name}")
-        return await self.store.stat(digest)
+        info = await self.store.stat(digest)
+        self._tracker.used((digest,))
+        return info
 
     async def open(self, digest: Digest, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """Stream a linked blob from `offset`; raise BlobUnknown / RangeNotSatisfiable."""
@@ -55,6 +58,9 @@ class RepositoryBlobs:
             for path in wanted:
                 if not await links.link_exists(self._driver, path):
                     await links.write_link(self._driver, path, digest)
+        self._tracker.used((digest,))
+        if origin is not None:
+            self._tracker.filled()
 
     async def link_cached(self, digest: Digest, origin: str) -> BlobInfo:
         """A stored blob for this cache repository of upstream `origin`: linked here
@@ -69,7 +75,9 @@ class RepositoryBlobs:
             info = await self.store.stat(digest)
             await self.link(digest)
             return info
-        return await self.store.stat(digest)
+        info = await self.store.stat(digest)
+        self._tracker.used((digest,))
+        return info
 
     async def unlink(self, digest: Digest) -> None:
         """Remove the blob from this repository; raise BlobUnknown when not linked."""
@@ -84,6 +92,8 @@ class RepositoryBlobs:
         """
         if not await source.is_linked(digest):
             return None
+        if await self._tracker.claim([digest]):
+            return None  # being garbage-collected: the client uploads it instead
         try:
             info = await self.store.stat(digest)
         except BlobUnknown:

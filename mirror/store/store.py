@@ -13,6 +13,7 @@ from mirror.store.listings import DirectoryListings, RepositoryIndex, repositori
 from mirror.store.manifests import ManifestCache
 from mirror.store.repository import Repository
 from mirror.store.sessions import UPLOAD_LEASE_TTL, UPLOAD_WAIT, UploadSessions
+from mirror.store.tracking import ContentTracker
 
 log = logging.getLogger("mirror.store")
 
@@ -24,6 +25,8 @@ class Store:
     storage (see `mirror.store.sessions`): the default, a `LocalCoordinator`, is right
     only when this is the one `Store` on the storage; workers and processes sharing it
     need a `FileCoordinator` on a directory they share, replicas on other hosts Redis.
+    `tracker` tells an online garbage collection and eviction what the store uses
+    (`mirror.store.tracking`); the default tells nobody.
     """
 
     def __init__(
@@ -34,9 +37,11 @@ class Store:
         coordinator: Coordinator | None = None,
         upload_wait: float = UPLOAD_WAIT,
         upload_lease_ttl: float = UPLOAD_LEASE_TTL,
+        tracker: ContentTracker | None = None,
     ) -> None:
         self.driver = driver
-        self.blobs = BlobStore(driver)
+        self.tracker = tracker or ContentTracker()
+        self.blobs = BlobStore(driver, tracker=self.tracker)
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
         self._sessions = UploadSessions(
