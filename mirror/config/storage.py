@@ -31,7 +31,7 @@ from mirror.settings import (
     settings,
     within,
 )
-from mirror.store.drivers import DRIVERS, DriverParameters
+from mirror.store.drivers import DRIVERS, REFUSED, DriverParameters
 
 
 @settings
@@ -119,6 +119,8 @@ class StorageConfig:
         own = keys_of(cls)
         drivers = [key for key in data if key not in own]
         for name in drivers:
+            if name in REFUSED:
+                raise Problem(REFUSED[name], (name,))
             if name not in cls.choices:
                 raise Problem(f"unsupported storage driver (supported: {cls.supported()})", (name,))
         if not drivers:
