@@ -166,7 +166,12 @@ def create_app(
     ops = operability(config, driver, metrics, redis=redis)
     wiring.drain_left, wiring.upstream_state = ops.shutdown.remaining, ops.upstream_state
     coordinator = _coordinator(config, redis, wiring, metrics)
-    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    store = Store(
+        driver,
+        delete_enabled=storage.delete_enabled,
+        coordinator=coordinator,
+        redirect=storage.redirect_enabled,
+    )
     resolver: Resolver
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
@@ -316,7 +321,12 @@ def _store_parts(
     driver = create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
     coordinator = _coordinator(config, redis, wiring, metrics)
-    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    store = Store(
+        driver,
+        delete_enabled=storage.delete_enabled,
+        coordinator=coordinator,
+        redirect=storage.redirect_enabled,
+    )
     metadata = _metadata(config, redis, wiring, metrics)
     if redis is not None:
         wiring.shutdown.append(redis.aclose)

@@ -15,7 +15,13 @@ from anyio import to_thread
 from mirror.digests import Digest, DigestHasher
 from mirror.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable, SizeInvalid
 from mirror.store import paths
-from mirror.store.driver import InvalidOffset, LocalPath, PathNotFound, StorageDriver
+from mirror.store.driver import (
+    InvalidOffset,
+    LocalPath,
+    PathNotFound,
+    RedirectURL,
+    StorageDriver,
+)
 from mirror.store.ingest.staging import PartialReader, StagedWrite, Staging, staging_for
 
 THREAD_HASH_BYTES = 256 * 1024
@@ -102,10 +108,21 @@ class BlobIngest:
 class BlobStore:
     """Global blob storage; repositories decide which blobs they may read (links)."""
 
-    def __init__(self, driver: StorageDriver, *, staging: Staging | None = None) -> None:
+    def __init__(
+        self, driver: StorageDriver, *, staging: Staging | None = None, redirect: bool = False
+    ) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
         self._staging = staging or staging_for(driver)
+        self._signer = driver if redirect and isinstance(driver, RedirectURL) else None
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """A signed URL from which a client may GET the stored blob itself (registry:2's
+        `storage.redirect`), or None when redirects are off or the driver signs none.
+        The URL does not prove that the blob exists: ask only for a stored one."""
+        if self._signer is None:
+            return None
+        return await self._signer.redirect_url(paths.blob_data(digest), "GET")
 
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a stored blob; raise BlobUnknown."""

@@ -34,9 +34,10 @@ class Store:
         coordinator: Coordinator | None = None,
         upload_wait: float = UPLOAD_WAIT,
         upload_lease_ttl: float = UPLOAD_LEASE_TTL,
+        redirect: bool = False,
     ) -> None:
         self.driver = driver
-        self.blobs = BlobStore(driver)
+        self.blobs = BlobStore(driver, redirect=redirect)
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
         self._sessions = UploadSessions(
