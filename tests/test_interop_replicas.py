@@ -26,7 +26,7 @@ from tests.support.images import build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings
 from tests.test_conformance import PLAIN_HTTP
-from tests.test_interop_singleflight import redis_db  # noqa: F401 (fixture)
+from tests.test_interop_singleflight import redis_db  # noqa: F401, F811 (fixture)
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis, pytest.mark.slow]
 CLIENTS = 8
@@ -49,7 +49,9 @@ def bucket(s3_emulator: S3Emulator) -> dict[str, Any]:
 
 
 def test_uploads_tags_catalog_and_deletes_across_replicas(
-    tmp_path: Path, bucket: dict[str, Any], redis_db: dict[str, Any]
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    redis_db: dict[str, Any],  # noqa: F811
 ) -> None:
     data = secrets.token_bytes(3 * MiB + 5)
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
@@ -106,7 +108,9 @@ def test_uploads_tags_catalog_and_deletes_across_replicas(
 
 
 def test_eight_pulls_over_two_replicas_make_one_upstream_get(
-    tmp_path: Path, bucket: dict[str, Any], redis_db: dict[str, Any]
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    redis_db: dict[str, Any],  # noqa: F811
 ) -> None:
     seed = secrets.token_hex(8)  # a layer (and Redis keys) of this run only
     image = build_image(tmp_path / "src", layers=[256 * MiB, 1000], seed=seed)
