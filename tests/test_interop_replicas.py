@@ -26,7 +26,7 @@ from tests.support.images import build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings
 from tests.test_conformance import PLAIN_HTTP
-from tests.test_interop_singleflight import redis_db  # noqa: F401, F811 (fixture)
+from tests.test_interop_singleflight import redis_db  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis, pytest.mark.slow]
 CLIENTS = 8
