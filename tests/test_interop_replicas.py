@@ -24,9 +24,15 @@ from tests.support.distribution import count_blob_gets, run_reference_registry, 
 from tests.support.emulators import S3Emulator, unique_root
 from tests.support.images import build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
-from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings
+from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings, scrape_metrics
 from tests.test_conformance import PLAIN_HTTP
-from tests.test_interop_singleflight import redis_db  # noqa: F401 (fixture)
+from tests.test_interop_singleflight import (
+    BigUpstream,
+    assert_all_correct,
+    big,  # noqa: F401 (fixture)
+    blob_urls,
+    redis_db,  # noqa: F401 (fixture)
+)
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis, pytest.mark.slow]
 CLIENTS = 8
@@ -132,3 +138,24 @@ def test_eight_pulls_over_two_replicas_make_one_upstream_get(
         assert layout_digest(layout, "1") == image.digest
         blobs = layout_blobs(layout)
         assert all(name == actual for name, actual in blobs.items())
+
+
+def test_processes_of_one_host_stream_each_others_download(
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    big: BigUpstream,  # noqa: F811
+) -> None:
+    # Two processes with one cache directory (one host): the one that does not download
+    # streams the other's spool file while the download runs.
+    before = big.gets()
+    shared = {"cache": {"directory": str(tmp_path / "host-cache")}}
+    with ExitStack() as stack:
+        mirrors = replicas(stack, tmp_path, bucket, proxy=proxy_settings(big.registry.url),
+                           extra=shared)  # fmt: skip
+        assert_all_correct(big, blob_urls(mirrors, big.blob.digest))
+        assert big.gets() - before == 1
+        followed = sum(
+            scrape_metrics(m.url).get("mirror_fills_followed_total", 0.0) for m in mirrors
+        )
+        assert followed >= 1
+    assert not list((tmp_path / "host-cache" / "spool").iterdir())

@@ -171,6 +171,7 @@ def create_app(
         delete_enabled=storage.delete_enabled,
         coordinator=coordinator,
         redirect=storage.redirect_enabled,
+        spool_directory=os.path.join(config.cache.directory, "spool"),
     )
     resolver: Resolver
     if config.proxy is None:
@@ -326,6 +327,7 @@ def _store_parts(
         delete_enabled=storage.delete_enabled,
         coordinator=coordinator,
         redirect=storage.redirect_enabled,
+        spool_directory=os.path.join(config.cache.directory, "spool"),
     )
     metadata = _metadata(config, redis, wiring, metrics)
     if redis is not None:

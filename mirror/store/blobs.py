@@ -109,11 +109,16 @@ class BlobStore:
     """Global blob storage; repositories decide which blobs they may read (links)."""
 
     def __init__(
-        self, driver: StorageDriver, *, staging: Staging | None = None, redirect: bool = False
+        self,
+        driver: StorageDriver,
+        *,
+        staging: Staging | None = None,
+        redirect: bool = False,
+        spool_directory: str | None = None,
     ) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
-        self._staging = staging or staging_for(driver)
+        self._staging = staging or staging_for(driver, spool_directory)
         self._signer = driver if redirect and isinstance(driver, RedirectURL) else None
 
     async def redirect_url(self, digest: Digest) -> str | None:
@@ -191,6 +196,11 @@ class BlobStore:
         """Remove the partial blob at `locator` if its writer is known to be gone (its
         process died); True when it was removed. A live writer's partial stays."""
         return await self._staging.discard(paths.blob_data(digest), locator)
+
+    def purge_spool(self, older_than: float) -> int:
+        """Remove the spooled partials of downloads whose process died (see SpoolStaging)."""
+        purge = getattr(self._staging, "purge", None)
+        return int(purge(older_than)) if purge is not None else 0
 
     async def adopt(self, src: str, digest: Digest, size: int) -> BlobInfo:
         """Move content verified to be `digest` (`size` bytes) at driver path `src` into

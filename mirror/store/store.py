@@ -35,9 +35,10 @@ class Store:
         upload_wait: float = UPLOAD_WAIT,
         upload_lease_ttl: float = UPLOAD_LEASE_TTL,
         redirect: bool = False,
+        spool_directory: str | None = None,
     ) -> None:
         self.driver = driver
-        self.blobs = BlobStore(driver, redirect=redirect)
+        self.blobs = BlobStore(driver, redirect=redirect, spool_directory=spool_directory)
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
         self._sessions = UploadSessions(
@@ -88,9 +89,10 @@ class Store:
 
         Drivers that leave nothing behind when their process dies purge nothing.
         """
+        purged = self.blobs.purge_spool(older_than)
         if isinstance(self.driver, TempFileCleanup):
-            return await self.driver.purge_temp_files(older_than)
-        return 0
+            purged += await self.driver.purge_temp_files(older_than)
+        return purged
 
     async def _started_at(self, name: str, upload_id: str) -> float | None:
         try:
