@@ -14,6 +14,7 @@ from bench.env import Env
 from bench.gc import garbage_collection
 from bench.lists import list_pages
 from bench.manifests import manifest_rates
+from bench.objstore import object_storage
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
 from bench.results import Row, Samples, failed, mirror_at_most
 from bench.webhooks import dead_endpoint_push
@@ -61,6 +62,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(11, "garbage collection", garbage_collection),
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
+        Workload(15, "object storage (S3): push, pulls, replicas, redirects", object_storage),
     )
 }
 
