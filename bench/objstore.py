@@ -228,7 +228,7 @@ def _warm_get(env: Env, servers: ObjectServers) -> list[Row]:
     image = env.image("s3-warm", [size])
     layer, size = image.layers[0].digest, image.layers[0].size
     for redirect in (True, False):
-        targets = {
+        targets: dict[Side, Server] = {
             side: servers.start(side, servers.emulator.bucket(), redirect=redirect)
             for side in ("mirror", "reference")
         }
