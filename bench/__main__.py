@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, one round (under a minute)"
     )
-    parser.add_argument("--only", metavar="N,N,...", help="run only these workloads (1-15)")
+    parser.add_argument(
+        "--only", metavar="N,N,...", help="run only these workloads (numbers as in the README)"
+    )
     parser.add_argument("--out", metavar="FILE", help="also write the report (Markdown) here")
     parser.add_argument(
         "--server",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bench.archive import archive_throughput
 from bench.blobs import first_byte, parallel_streams, single_stream
+from bench.dashboard import dashboard_pages
 from bench.env import Env
 from bench.gc import garbage_collection
 from bench.lists import list_pages
@@ -63,6 +64,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
         Workload(15, "object storage (S3): push, pulls, replicas, redirects", object_storage),
+        Workload(18, "dashboard pages at many repositories", dashboard_pages),
     )
 }
 

@@ -123,7 +123,10 @@ def _listening_socket(host: str, port: int, addr: str) -> socket.socket:
 def _run_granian(config: Config, host: str, app_target: str) -> None:
     from granian import Granian
     from granian.constants import Interfaces, SSLProtocols
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
+
+    from mirror.headertimeout import HEADER_TIMEOUT
 
     tls = config.http.tls
     server = Granian(
@@ -137,6 +140,8 @@ def _run_granian(config: Config, host: str, app_target: str) -> None:
         # workers on its own.) Its crash-loop guard still stops a server whose workers
         # fail again within seconds, such as an app that cannot start.
         respawn_failed_workers=True,
+        # Slow request heads (slowloris) are cut: see mirror.headertimeout.
+        http1_settings=HTTP1Settings(header_read_timeout=int(HEADER_TIMEOUT * 1000)),
         factory=True,
         log_level=LogLevels(logging.getLevelName(_LEVELS[config.log.level]).lower()),
         # The request edge (mirror.worker) writes the access log, with request ids.
@@ -157,6 +162,8 @@ def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from mirror.headertimeout import HeaderTimeoutProtocol
+
     tls = config.http.tls
     settings = uvicorn.Config(
         app_target,
@@ -165,7 +172,7 @@ def _run_uvicorn(config: Config, sock: socket.socket, app_target: str) -> None:
         port=config.http.bind_port,
         workers=config.http.workers,
         loop="uvloop",
-        http="httptools",
+        http=HeaderTimeoutProtocol,  # httptools, with a deadline for request heads
         log_config=_logging_config(config),
         log_level=_LEVELS[config.log.level],
         access_log=False,  # written by the request edge (mirror.worker), with request ids

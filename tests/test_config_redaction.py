@@ -170,7 +170,13 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
             },
         },
         "http": {"addr": ":5000", "server": "granian", "workers": 1},
-        "redis": {"addr": "localhost:6379", "username": "", "password": "", "db": 0},
+        "redis": {
+            "addr": "localhost:6379",
+            "username": "",
+            "password": "",
+            "db": 0,
+            "prefix": "mirror:",
+        },
         "cache": {"directory": "/srv/_mirror"},
     }
 

@@ -313,7 +313,8 @@ def test_kill_during_concurrent_pushes(tmp_path: Path) -> None:
 
 def test_leftovers_of_a_killed_manifest_write_stay_invisible(tmp_path: Path) -> None:
     """What SIGKILL leaves inside a manifest PUT (a temp blob file, a revision directory
-    with only a temp link) is never served; stale temp files go at start-up."""
+    with only a temp link) is never served; temp files of dead writers (no lock held:
+    `fswriter.open_temp`) go at start-up, however recent."""
     root = tmp_path / "root"
     base = build_image(tmp_path / "src", layers=[10 * KiB], seed="base", tag="base")
     image = build_image(tmp_path / "src", layers=[10 * KiB], seed="leftover")
@@ -331,19 +332,26 @@ def test_leftovers_of_a_killed_manifest_write_stay_invisible(tmp_path: Path) -> 
     blob_dir = blob_data(root, image.digest).parent
     blob_dir.mkdir(parents=True)
     half = image.manifest[: len(image.manifest) // 2]
-    (blob_dir / f".data.tmp-{secrets.token_hex(16)}").write_bytes(half)
+    leftovers = [blob_dir / f".data.tmp-{secrets.token_hex(16)}"]
+    leftovers[0].write_bytes(half)
     revision = root / REPOSITORIES_DIR / "left/over/_manifests/revisions/sha256" / manifest_hex
     revision.mkdir(parents=True)
-    (revision / f".link.tmp-{secrets.token_hex(16)}").write_text(image.digest)
-    stale = blob_dir / f".data.tmp-{secrets.token_hex(16)}"
-    stale.write_bytes(half)
-    two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
+    leftovers.append(revision / f".link.tmp-{secrets.token_hex(16)}")
+    leftovers[1].write_text(image.digest)
+    leftovers.append(blob_dir / f".data.tmp-{secrets.token_hex(16)}")
+    leftovers[2].write_bytes(half)
+    a_minute_ago, two_hours_ago = time.time() - 60, time.time() - 7200
+    for path, when in zip(leftovers, (a_minute_ago, a_minute_ago, two_hours_ago), strict=True):
+        os.utime(path, (when, when))
 
     with serve(tmp_path, root, "second") as (registry, _), client_for(registry) as client:
-        wait_until(lambda: not stale.exists(), 10, what="the stale temp file to be removed")
+        wait_until(
+            lambda: not any(path.exists() for path in leftovers),
+            10,
+            what="the temp files of the killed process to be removed",
+        )
         scan = scan_blob_store(root)
-        assert len(scan.temp_files) == 2
+        assert scan.temp_files == []
         assert scan.unpublished == [image.digest]
         assert scan.problems == []
         response = client.get(f"/v2/left/over/manifests/{image.digest}")

@@ -27,9 +27,12 @@ LAYERS: list[tuple[str, int]] = [
     ("mirror.sync", 3),
     ("mirror.lifecycle", 3),
     ("mirror.proxy", 4),
+    # The dashboard reads the store, metadata and metrics; the proxy mounts it.
+    ("mirror.ui", 4),
     ("mirror.__main__", 5),
     ("mirror.commands", 5),
     ("mirror.server", 5),
+    ("mirror.headertimeout", 5),
     ("mirror.worker", 5),
     ("mirror", 0),
 ]
@@ -38,6 +41,8 @@ CONFIG_READERS = (
     "mirror.proxy.app",
     # The composition root's part for notifications, health, debug listener and drain.
     "mirror.proxy.operability",
+    # ... and for the dashboard (http.ui).
+    "mirror.proxy.dashboard",
     "mirror.__main__",
     "mirror.server",
     "mirror.config",

@@ -155,11 +155,13 @@ async def test_served_bytes_are_counted_by_source(rig: MirrorRig) -> None:
     await rig.mirror.get(f"/v2/app/blobs/{digest}")
     await rig.fills.drain()
     await rig.mirror.get(f"/v2/app/blobs/{digest}")
-    served = rig.metrics.counter("mirror_served_bytes_total", "", ("source",))
-    assert served.get("download") == len(data)
-    assert served.get("store") == len(data)
+    served = rig.metrics.counter("mirror_served_bytes_total", "", ("source", "upstream"))
+    assert served.get("download", "docker.io") == len(data)
+    assert served.get("store", "docker.io") == len(data)
     upstream = rig.metrics.counter("mirror_upstream_bytes_total", "")
     assert upstream.get() == len(data)
+    by_upstream = rig.metrics.counter("mirror_upstream_blob_bytes_total", "", ("upstream",))
+    assert by_upstream.get("docker.io") == len(data)
 
 
 async def test_head_of_uncached_blob_downloads_nothing(rig: MirrorRig) -> None:

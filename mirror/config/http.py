@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import PlainSerializer, PlainValidator, field_validator, model_validator
 
 from mirror.config.addresses import BaseURL, ListenAddress, split_host_port
+from mirror.config.ui import UIConfig
 from mirror.settings import (
     Duration,
     Flag,
@@ -146,6 +147,7 @@ class HTTPConfig:
         doc="on SIGTERM: how long running requests and downloads may take to finish before "
         "they are cut (below Kubernetes' default 30s grace period)",
     )
+    ui: UIConfig = setting(default_factory=UIConfig, doc="the web dashboard (extension)")
 
     @field_validator("tls", mode="after")
     @classmethod

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import field_validator
+
 from mirror.config.addresses import HostPort, split_host_port
 from mirror.settings import Integer, MaybeDuration, Secret, Text, ignored, setting, settings
+from mirror.settings.problems import Problem
 
 
 @settings
@@ -25,6 +28,18 @@ class RedisConfig:
         default=None, key="writetimeout", why="Redis calls time out after 1s"
     )
     pool: Any = ignored(default=None, why="the client pools on its own")
+    prefix: Text = setting(
+        default="mirror:",
+        doc="start of every key this deployment keeps in Redis (leases, metadata, event "
+        "queues): deployments sharing one Redis database need different ones",
+    )
+
+    @field_validator("prefix", mode="after")
+    @classmethod
+    def _printable(cls, prefix: str) -> str:
+        if not prefix or not prefix.isprintable() or any(c.isspace() for c in prefix):
+            raise Problem(f"expected a non-empty key prefix without spaces, got {prefix!r}")
+        return prefix
 
     @property
     def host(self) -> str:

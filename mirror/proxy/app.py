@@ -34,6 +34,7 @@ from mirror.coordination.redisconn import redis_from_config
 from mirror.metrics import CONTENT_TYPE, METRICS, MetricsRegistry
 from mirror.proxy.asgi import DistributionApp, Wrapper
 from mirror.proxy.call import Services
+from mirror.proxy.dashboard import dashboard_wrappers
 from mirror.proxy.operability import operability
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.blob import MIN_RATE, RATE_WINDOW
@@ -54,6 +55,8 @@ log = logging.getLogger("mirror")
 
 Hook = Callable[[], Awaitable[None]]
 STALE_PARTIAL_AGE = 900.0  # a live download writes far more often than this
+# Temp files of dead writers go at start-up and then every this often (their locks tell).
+TEMP_SWEEP_INTERVAL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +101,28 @@ def build_app(
     shutdown: tuple[Hook, ...] = (),
     routes: Mapping[str, ASGIApp] | None = None,
     wrappers: tuple[Wrapper, ...] = (),
+    origins: Mapping[str, str] | None = None,
 ) -> DistributionApp:
     """The app over `store` and `resolver`; `routes` are served beside the API and
-    `/metrics`, `wrappers` wrap every request (see `DistributionApp`)."""
+    `/metrics`, `wrappers` wrap every request (see `DistributionApp`). `origins` maps
+    the first component of cache repositories' names to their upstream's name."""
     served = metrics.counter(
         "mirror_served_bytes_total",
-        "Blob bytes sent to clients: from the store, or following an upstream download",
-        ("source",),
+        "Blob bytes sent to clients: from the store, or following an upstream download; "
+        "by the upstream the repository caches (empty: a local repository)",
+        ("source", "upstream"),
     )
+    upstream_of = dict(origins or {})
+
+    def on_blob_sent(source: str, size: int, name: str) -> None:
+        first, sep, _ = name.partition("/")
+        served.inc(source, upstream_of.get(first, "") if sep else "", amount=size)
+
     services = Services(
         store=store,
         resolver=resolver,
         base_url=base_url.rstrip("/"),
-        on_blob_sent=lambda source, size: served.inc(source, amount=size),
+        on_blob_sent=on_blob_sent,
     )
     return DistributionApp(
         services,
@@ -174,6 +186,7 @@ def create_app(
         spool_directory=os.path.join(config.cache.directory, "spool"),
     )
     resolver: Resolver
+    metadata: MetadataStore | None = None
     if config.proxy is None:
         resolver = LocalResolver(store, read_only=storage.read_only)
     else:
@@ -204,7 +217,9 @@ def create_app(
         wiring.startup.append(job.start)
         wiring.shutdown.append(job.stop)
     cleanup = Periodic(
-        "stale partial cleanup", lambda: store.purge_partials(STALE_PARTIAL_AGE), STALE_PARTIAL_AGE
+        "stale partial cleanup",
+        lambda: store.purge_partials(STALE_PARTIAL_AGE),
+        TEMP_SWEEP_INTERVAL,
     )
     wiring.startup.append(cleanup.start)
     wiring.shutdown.append(cleanup.stop)
@@ -212,16 +227,21 @@ def create_app(
         wiring.shutdown.append(redis.aclose)
     if config.cache.ephemeral:
         wiring.shutdown.append(lambda: _remove_tree(config.cache.directory))
+    resolver = ops.resolver(resolver, config.http.external_url)
+    ui = dashboard_wrappers(
+        config, store, resolver, metrics, metadata, startup=wiring.startup, shutdown=wiring.shutdown
+    )
     return build_app(
         store,
-        ops.resolver(resolver, config.http.external_url),
+        resolver,
         base_url=config.http.external_url,
         headers=config.http.response_headers,
         metrics=metrics,
         startup=(*wiring.startup, *ops.startup),
         shutdown=(*ops.shutdown_hooks, *wiring.shutdown),
         routes=ops.routes,
-        wrappers=tuple(ops.wrappers),
+        wrappers=(*ops.wrappers, *ui),
+        origins=upstream_origins(config),
     )
 
 
@@ -310,9 +330,13 @@ def store_access(config: Config, metrics: MetricsRegistry = METRICS) -> StoreAcc
     configured) and the prefixes of its upstreams."""
     wiring = _Wiring()
     store, metadata, _ = _store_parts(config, wiring, metrics)
+    return StoreAccess(store, metadata, frozenset(upstream_origins(config)), wiring.shutdown)
+
+
+def upstream_origins(config: Config) -> dict[str, str]:
+    """The first component of each upstream's cache repositories -> the upstream's name."""
     upstreams = config.proxy.upstreams if config.proxy is not None else ()
-    origins = frozenset(UpstreamRoute(u.name, u.aliases).prefix for u in upstreams)
-    return StoreAccess(store, metadata, origins, wiring.shutdown)
+    return {UpstreamRoute(u.name, u.aliases).prefix: u.name for u in upstreams}
 
 
 def _store_parts(
@@ -434,9 +458,9 @@ def _coordinator(
     else:
         local = FileCoordinator(os.path.join(config.cache.directory, "leases"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    shared = RedisCoordinator(redis)
+    shared = RedisCoordinator(redis, config.redis.prefix)
     wiring.shutdown.append(shared.aclose)
     return FallbackCoordinator(shared, local, metrics=metrics)
 
@@ -452,9 +476,10 @@ def _metadata(
     else:
         local = DiskMetadataStore(os.path.join(config.cache.directory, "metadata"))
     wiring.shutdown.append(local.aclose)
-    if redis is None:
+    if redis is None or config.redis is None:
         return local
-    return FallbackMetadataStore(RedisMetadataStore(redis), local, metrics=metrics)
+    shared = RedisMetadataStore(redis, config.redis.prefix)
+    return FallbackMetadataStore(shared, local, metrics=metrics)
 
 
 async def _remove_tree(path: str) -> None:

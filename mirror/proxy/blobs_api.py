@@ -24,7 +24,9 @@ async def get_blob(call: Call) -> ASGIApp:
             call.headers["Docker-Content-Digest"] = str(digest)
             return call.response(status=307)
     byte_range = parse_range(requested, content.size)
-    return BlobResponse(content, byte_range, call.headers, on_sent=call.services.on_blob_sent)
+    sent = call.services.on_blob_sent
+    on_sent = None if sent is None else lambda source, size: sent(source, size, view.name)
+    return BlobResponse(content, byte_range, call.headers, on_sent=on_sent)
 
 
 async def head_blob(call: Call) -> ASGIApp:

@@ -22,7 +22,8 @@ class Services:
     resolver: Resolver
     base_url: str = ""  # http.host: absolute Location headers when set
     chunk_min_length: int = 1024 * 1024
-    on_blob_sent: Callable[[str, int], None] | None = None  # (source, bytes)
+    # (source, bytes, stored repository name)
+    on_blob_sent: Callable[[str, int, str], None] | None = None
 
 
 @dataclass(slots=True)

@@ -181,6 +181,7 @@ def _notifier(
         endpoints,
         directory=Path(config.cache.directory) / "events",
         redis=redis,
+        redis_prefix=config.redis.prefix if config.redis is not None else "mirror:",
         transport=transport,
     )
     source = SourceRecord(f"{socket.gethostname()}:{config.http.bind_port}", str(uuid.uuid4()))

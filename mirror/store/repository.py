@@ -35,7 +35,7 @@ class Repository:
         kind = UploadStore if blobs.driver.traits.append else PartUploadStore
         self.uploads = kind(name, self.blobs, sessions)
         self.manifests = ManifestStore(name, self.blobs, manifest_cache, index)
-        self.tags = TagStore(name, blobs.driver, listings)
+        self.tags = TagStore(name, blobs.driver, listings, sessions.coordinator)
         self._driver = blobs.driver
         self.delete_enabled = delete_enabled
 
@@ -58,6 +58,13 @@ class Repository:
         )
         if reference.tag is not None:
             await self.tags.tag(reference.tag, manifest.digest)
+            # A delete of this digest that ran meanwhile may have unlinked the revision
+            # before it looked for tags to remove, and missed this one: link it again, so
+            # the tag never names a manifest that is not there.
+            if not await self.manifests.exists(manifest.digest):
+                manifest = await self.manifests.put(
+                    raw, content_type, digest=reference.digest, verify=verify
+                )
         return manifest
 
     def _check_delete(self) -> None:
@@ -73,10 +80,7 @@ class Repository:
         assert reference.digest is not None
         await self.manifests.delete(reference.digest)
         for tag in await self.tags.pointing_at(reference.digest):
-            try:
-                await self.tags.untag(tag)
-            except ManifestUnknown:
-                pass
+            await self.tags.untag_if(tag, reference.digest)
 
     async def delete_blob(self, digest: Digest) -> None:
         self._check_delete()

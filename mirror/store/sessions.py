@@ -18,17 +18,14 @@ it: a client resuming after a crash gets through.
 
 from __future__ import annotations
 
-import errno
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mirror.coordination.failover import BackendUnavailable
 from mirror.coordination.leases import Coordinator, Lease
 from mirror.digests import DigestHasher
-from mirror.errors import Unavailable, UploadBusy
-from mirror.store.faults import storage_full
+from mirror.errors import UploadBusy
+from mirror.store.exclusive import exclusive
 
 UPLOAD_LEASE_TTL = 10.0
 UPLOAD_WAIT = 15.0
@@ -97,25 +94,19 @@ class UploadSessions:
         out (this process stalled past its ttl) and someone else took the session.
         """
         upload_id = key[1]
-        leased = lease_key(key)
-        deadline = time.monotonic() + self.wait
-        try:
-            while True:
-                lease = await self.coordinator.acquire(leased, self.lease_ttl)
-                if lease is not None:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise UploadBusy(
-                        f"upload {upload_id} is busy: another request is writing to it; "
-                        "retry once that request has finished"
-                    )
-                await self.coordinator.wait_released(leased, remaining)
-        except BackendUnavailable as exc:
-            raise Unavailable(f"upload {upload_id} cannot be locked now: {exc}") from None
-        except OSError as exc:  # the file coordinator's own files
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise storage_full() from exc
-            raise Unavailable(f"upload {upload_id} cannot be locked now: {exc}") from exc
-        async with lease.keepalive():
+
+        def busy() -> UploadBusy:
+            return UploadBusy(
+                f"upload {upload_id} is busy: another request is writing to it; "
+                "retry once that request has finished"
+            )
+
+        async with exclusive(
+            self.coordinator,
+            lease_key(key),
+            ttl=self.lease_ttl,
+            wait=self.wait,
+            busy=busy,
+            what=f"upload {upload_id}",
+        ) as lease:
             yield lease

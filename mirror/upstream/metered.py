@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from mirror.digests import Digest
@@ -29,6 +29,11 @@ class UpstreamMetrics:
             "Circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
             ("upstream",),
             mode="livemax",  # the most open circuit among the workers
+        )
+        self.blob_bytes = metrics.counter(
+            "mirror_upstream_blob_bytes_total",
+            "Blob bytes received from each upstream (what the cache fetched)",
+            ("upstream",),
         )
         self.ratelimit = metrics.gauge(
             "mirror_upstream_ratelimit_remaining",
@@ -84,7 +89,10 @@ class MeteredUpstream(UpstreamDecorator):
 
     async def open_blob(self, repo: str, digest: Digest, offset: int = 0) -> BlobStream:
         async with self._counted("get_blob"):
-            return await self.inner.open_blob(repo, digest, offset)
+            stream = await self.inner.open_blob(repo, digest, offset)
+        return _CountedStream(
+            stream, lambda size: self.metrics.blob_bytes.inc(self.name, amount=size)
+        )
 
     async def list_tags(self, repo: str) -> list[str]:
         async with self._counted("list_tags"):
@@ -99,3 +107,20 @@ class MeteredUpstream(UpstreamDecorator):
     async def catalog(self) -> list[str]:
         async with self._counted("catalog"):
             return await self.inner.catalog()
+
+
+class _CountedStream:
+    """A blob download whose bytes are counted as they arrive."""
+
+    def __init__(self, inner: BlobStream, count: Callable[[int], None]) -> None:
+        self.inner = inner
+        self.size = inner.size
+        self._count = count
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            self._count(len(chunk))
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -13,12 +13,16 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from mirror.coordination.redisconn import redis_available, redis_from_config
+from tests.support.binaries import require_binary
+from tests.support.processes import wait_until
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
@@ -118,3 +122,28 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
+
+
+@contextlib.contextmanager
+def private_redis(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A redis-server of the test's own on 127.0.0.1:`port` (no persistence), so that a
+    test may kill it without touching the shared one; stopped on exit if still running."""
+    binary = require_binary("redis-server")
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _pings(port), 10, what=f"redis-server on port {port}")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def _pings(port: int) -> bool:
+    try:
+        with socket.create_connection((REDIS_HOST, port), timeout=1.0) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

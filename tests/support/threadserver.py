@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -20,13 +21,14 @@ _START_TIMEOUT = 10.0
 
 
 @contextmanager
-def serving_in_thread(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 at a free port; yields the base URL."""
+def serving_in_thread(app: ASGIApp, **options: Any) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 at a free port; yields the base URL. `options` go to
+    `uvicorn.Config` (`http=` a protocol class, say)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -178,6 +178,7 @@ def rig_config(
     driver: str,
     root: str | None,
     redis: str | None,
+    redis_prefix: str | None = None,
 ) -> str:
     """Configuration text for a mirror of one upstream at http://upstream.test."""
     storage: dict[str, object] = (
@@ -196,7 +197,8 @@ def rig_config(
     }
     config: dict[str, object] = {"version": "0.1", "storage": storage, "proxy": proxy}
     if redis is not None:
-        config["redis"] = {"addr": redis, "dialtimeout": 0.2}
+        prefix = {} if redis_prefix is None else {"prefix": redis_prefix}
+        config["redis"] = {"addr": redis, "dialtimeout": 0.2, **prefix}
     return json.dumps(config)  # JSON is YAML
 
 
@@ -212,6 +214,7 @@ def make_rig(
     driver: str = "inmemory",
     root: str | None = None,
     redis: str | None = None,
+    redis_prefix: str | None = None,
     stall_timeout: float = 60.0,
     blob_min_rate: float | None = None,
     blob_rate_window: float | None = None,
@@ -233,6 +236,7 @@ def make_rig(
         driver=driver,
         root=root,
         redis=redis,
+        redis_prefix=redis_prefix,
     )
     defaults = Tuning()
     tuning = Tuning(

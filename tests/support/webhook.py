@@ -87,6 +87,17 @@ class WebhookReceiver:
         """Every event received, in arrival order (repeats included)."""
         return [event for request in self.requests for event in request.events]
 
+    def unique_events(self) -> list[dict[str, Any]]:
+        """Every event once (delivery is at least once: a POST that timed out on the
+        sender's side after it arrived here is sent again), in order of first arrival."""
+        seen: set[str] = set()
+        unique = []
+        for event in self.events():
+            if event["id"] not in seen:
+                seen.add(event["id"])
+                unique.append(event)
+        return unique
+
     def ids(self) -> list[str]:
         return [str(event["id"]) for event in self.events()]
 

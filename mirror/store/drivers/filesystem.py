@@ -47,15 +47,17 @@ from mirror.store.drivers.fswriter import (
     TempFileWriter,
     lock_exclusive,
     make_dirs,
-    open_new,
+    open_temp,
     sync_created,
     unlink_quiet,
     write_all,
+    writer_alive,
 )
 
 _READ: Final = os.O_RDONLY | os.O_CLOEXEC
 _SYNC_READ_LIMIT: Final = 1024 * 1024
 _MISSING: Final = (FileNotFoundError, NotADirectoryError)
+TEMP_LOCK_GRACE: Final = 5.0  # seconds a new temp file is left alone by the purge
 
 log = logging.getLogger("mirror.store")
 
@@ -94,20 +96,16 @@ class FilesystemDriver:
         parent, name = split_path(path)
         directory = self.local_path(parent)
         tmp = os.path.join(directory, temp_name(name))
-        fd, created = open_new(tmp, directory)
+        fd, created = open_temp(tmp, directory)
         try:
             write_all(fd, [content])
             os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            unlink_quiet(tmp)
-            raise
-        os.close(fd)
-        try:
             os.replace(tmp, self.local_path(path))
         except BaseException:
             unlink_quiet(tmp)
             raise
+        finally:
+            os.close(fd)  # holds the temp file's lock until it is renamed or removed
         sync_created(directory, created)
 
     async def reader(self, path: str, offset: int = 0) -> AsyncGenerator[bytes, None]:
@@ -197,11 +195,13 @@ class FilesystemDriver:
             raise PathNotFound(f"{path} not found", path=path) from None
 
     async def purge_temp_files(self, older_than: float) -> int:
-        """Delete temp files (``.<name>.tmp-<hex>``) untouched for `older_than` seconds."""
+        """Delete temp files (``.<name>.tmp-<hex>``) whose writer is gone: at once when
+        its lock says so (`open_temp`: a process that died), else once untouched for
+        `older_than` seconds (a file system without locks)."""
         return await to_thread.run_sync(self._purge_temp_files, older_than)
 
     def _purge_temp_files(self, older_than: float) -> int:
-        cutoff = time.time() - older_than
+        now = time.time()
         removed = 0
         for directory, _dirs, files in os.walk(self._root):
             for name in files:
@@ -209,7 +209,13 @@ class FilesystemDriver:
                     continue
                 path = os.path.join(directory, name)
                 try:
-                    if os.stat(path).st_mtime < cutoff:
+                    mtime = os.stat(path).st_mtime
+                    # A writer takes its lock right after creating the file: a file
+                    # this new may still be on its way to being locked.
+                    if mtime > now - TEMP_LOCK_GRACE:
+                        continue
+                    alive = writer_alive(path)
+                    if alive is False or (alive is None and mtime < now - older_than):
                         os.unlink(path)
                         removed += 1
                 except FileNotFoundError:

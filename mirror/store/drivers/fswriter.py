@@ -151,10 +151,44 @@ def open_new(target: str, directory: str, flags: int = 0) -> tuple[int, list[str
         return os.open(target, _NEW | flags, 0o666), created
 
 
+def open_temp(tmp: str, directory: str) -> tuple[int, list[str]]:
+    """Create the temp file `tmp` (see `open_new`) holding its writer's ``flock``.
+
+    The lock lasts while the descriptor is open (close it only after the rename or the
+    unlink): a process that finds it free knows the writer is gone, at once, for the
+    kernel drops the locks of a process that dies (`writer_alive`). Where the file system
+    has no locks, the file is written unlocked (and only its age tells).
+    """
+    fd, created = open_new(tmp, directory)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass
+    return fd, created
+
+
+def writer_alive(os_path: str) -> bool | None:
+    """Whether a writer still holds the lock of the temp file `os_path` (`open_temp`);
+    None when that cannot be told (no such file, or a file system without locks)."""
+    try:
+        fd = os.open(os_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return False
+
+
 def _create_temp(tmp: str, target: str, directory: str) -> tuple[int, list[str]]:
     if os.path.isdir(target):
         raise StorageDriverError("the target is a directory")
-    return open_new(tmp, directory)
+    return open_temp(tmp, directory)
 
 
 def _open_append(target: str, directory: str) -> tuple[int, int, list[str] | None]:
@@ -253,7 +287,10 @@ class _BufferedWriter:
 
 
 class TempFileWriter(_BufferedWriter):
-    """Writes a hidden temp file next to the target; `commit` renames it over the target."""
+    """Writes a hidden temp file next to the target; `commit` renames it over the target.
+
+    Holds the temp file's lock (`open_temp`) until the file is renamed or removed.
+    """
 
     __slots__ = ("_created", "_directory", "_target", "_tmp")
 
@@ -291,16 +328,12 @@ class TempFileWriter(_BufferedWriter):
         fd, self._fd = self._fd, -1
         try:
             self._flush_and_sync(fd)
-        except BaseException:
-            os.close(fd)
-            unlink_quiet(self._tmp)
-            raise
-        os.close(fd)
-        try:
             os.replace(self._tmp, self._target)
         except BaseException:
             unlink_quiet(self._tmp)
             raise
+        finally:
+            os.close(fd)  # the lock goes with it, once the file is renamed or removed
         sync_created(self._directory, self._created)
 
     async def cancel(self) -> None:
@@ -311,8 +344,8 @@ class TempFileWriter(_BufferedWriter):
         fd = self._fd
         if fd >= 0:
             self._fd = -1
-            os.close(fd)
             unlink_quiet(self._tmp)
+            os.close(fd)
 
     def __del__(self) -> None:
         self._abandon()

@@ -9,9 +9,10 @@ and new processes still follow each other.
 A reader holds one descriptor on the temp file: the commit renames the file, so the same
 descriptor reads on to the end with no second open, whoever committed it.
 
-A writer holds an ``flock`` on its temp file until the file is renamed or removed, so a
-process that finds the lock free knows the writer died and may remove what it left
-(`discard`); the kernel drops the lock of a killed process.
+A writer holds an ``flock`` on its temp file until the file is renamed or removed (the
+driver's `TempFileWriter` does, see `fswriter.open_temp`), so a process that finds the lock
+free knows the writer died and may remove what it left (`discard`); the kernel drops the
+lock of a killed process.
 """
 
 from __future__ import annotations
@@ -60,12 +61,7 @@ class FileStaging:
             raise
         except OSError as exc:
             raise from_os_error(exc, "open", path, self._name) from exc
-        try:
-            lock = _lock(self._driver.local_path(partial))
-        except BaseException:
-            await writer.cancel()
-            raise
-        return _FileWrite(writer, lock, partial, path, self._name)
+        return _FileWrite(writer, partial, path, self._name)
 
     async def open(self, path: str, locator: str) -> _FileReader:
         """A reader of the temp file `locator` of `path`; PartialGone when there is none."""
@@ -104,29 +100,14 @@ class FileStaging:
         return self._driver.local_path(locator)
 
 
-def _lock(os_path: str) -> int:
-    """A descriptor holding an exclusive ``flock`` on the new file `os_path` (-1 where the
-    file system has no locks: its partials are then never discarded, only purged)."""
-    fd = os.open(os_path, _READ)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return -1
-    return fd
-
-
 class _FileWrite:
-    """A `TempFileWriter` seen as a `StagedWrite`, its OSErrors as driver errors; holds
-    the temp file's lock until the file is renamed or removed."""
+    """A `TempFileWriter` (which holds the temp file's lock) seen as a `StagedWrite`, its
+    OSErrors as driver errors."""
 
-    __slots__ = ("_driver", "_inner", "_locator", "_lock", "_path")
+    __slots__ = ("_driver", "_inner", "_locator", "_path")
 
-    def __init__(
-        self, inner: TempFileWriter, lock: int, locator: str, path: str, driver: str
-    ) -> None:
+    def __init__(self, inner: TempFileWriter, locator: str, path: str, driver: str) -> None:
         self._inner = inner
-        self._lock = lock
         self._locator = locator
         self._path = path
         self._driver = driver
@@ -170,25 +151,12 @@ class _FileWrite:
             raise
         except OSError as exc:
             raise from_os_error(exc, "commit", self._path, self._driver) from exc
-        finally:
-            if self._inner.closed:
-                self._unlock()
 
     async def cancel(self) -> None:
         try:
             await self._inner.cancel()
         except OSError as exc:
             raise from_os_error(exc, "cancel", self._path, self._driver) from exc
-        finally:
-            self._unlock()
-
-    def _unlock(self) -> None:
-        lock, self._lock = self._lock, -1
-        if lock >= 0:
-            os.close(lock)
-
-    def __del__(self) -> None:
-        self._unlock()
 
 
 def _exists(os_path: str) -> bool:
