@@ -168,8 +168,9 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
                 },
                 "readonly": {"enabled": False},
             },
+            "redirect": {"disable": True},  # honoured (object stores' redirects)
         },
-        "http": {"addr": ":5000", "server": "granian", "workers": 1},
+        "http": {"addr": ":5000", "server": "granian", "workers": 1, "ui": {"enabled": True}},
         "redis": {
             "addr": "localhost:6379",
             "username": "",
