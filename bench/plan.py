@@ -18,6 +18,7 @@ from bench.gc import garbage_collection
 from bench.lifecycle import access_recording
 from bench.lists import list_pages
 from bench.manifests import manifest_rates
+from bench.objstore import object_storage
 from bench.pulls import cold_pull, crowd_pull, push, warm_pull
 from bench.results import Row, Samples, failed, mirror_at_most
 from bench.webhooks import dead_endpoint_push
@@ -66,6 +67,7 @@ WORKLOADS: dict[int, Workload] = {
         Workload(12, "push with a dead webhook endpoint", dead_endpoint_push),
         Workload(13, "export / import of a store", archive_throughput),
         Workload(14, "authenticated manifest and blob GETs", auth_rates),
+        Workload(15, "object storage (S3): push, pulls, replicas, redirects", object_storage),
         Workload(16, "hit-path cost of access recording (eviction on vs off)", access_recording),
         Workload(17, "mirror copy vs skopeo copy --all", copy_registry_to_registry),
         Workload(18, "dashboard pages at many repositories", dashboard_pages),

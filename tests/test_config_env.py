@@ -99,6 +99,41 @@ def test_env_switches_storage_driver(env: dict[str, str], driver: str, root: str
     assert config.storage.delete_enabled
 
 
+def test_env_configures_the_object_stores() -> None:
+    from mirror.store.drivers.objparams import AzureParameters, S3Parameters
+
+    s3 = parse(
+        FILESYSTEM,
+        {
+            "REGISTRY_STORAGE_S3_REGION": "eu-west-1",
+            "REGISTRY_STORAGE_S3_BUCKET": "0123",  # text stays text
+            "REGISTRY_STORAGE_S3_SECURE": "false",
+            "REGISTRY_STORAGE_S3_CHUNKSIZE": "10485760",
+            "REGISTRY_STORAGE_S3_SECRETKEY": "s3cr3t",
+            "REGISTRY_STORAGE_S3_ACCESSKEY": "AK",
+        },
+    ).storage
+    assert s3.driver == "s3" and isinstance(s3.parameters, S3Parameters)
+    settings = s3.parameters.settings
+    assert (settings.bucket, settings.region, settings.allow_http) == ("0123", "eu-west-1", True)
+    assert (settings.secret_key, settings.part_size) == ("s3cr3t", 10 * 1024 * 1024)
+    azure = parse(
+        FILESYSTEM,
+        {
+            "REGISTRY_STORAGE_AZURE_ACCOUNTNAME": "acct",
+            "REGISTRY_STORAGE_AZURE_CONTAINER": "c",
+            "REGISTRY_STORAGE_AZURE_ACCOUNTKEY": "k",
+            # Keys with an underscore are matched whole.
+            "REGISTRY_STORAGE_AZURE_MAX_RETRIES": "2",
+            "REGISTRY_STORAGE_AZURE_RETRY_DELAY": "250ms",
+        },
+    ).storage
+    assert isinstance(azure.parameters, AzureParameters)
+    found = azure.parameters.settings
+    assert (found.max_retries, found.retry_delay, found.credentials) == (2, 0.25, "shared_key")
+    assert found.service_url == "https://acct.blob.core.windows.net"
+
+
 def test_env_whole_storage_mapping_replaces_the_section() -> None:
     config = parse(FILESYSTEM, {"REGISTRY_STORAGE": "{filesystem: {rootdirectory: /y}}"})
     assert config.storage.root_directory == "/y"
@@ -164,8 +199,7 @@ def test_env_ignores_foreign_registry_variables() -> None:
         ),
         (
             {"REGISTRY_STORAGE_S3_BUCKET": "b"},
-            "storage.s3: unsupported storage driver (supported: filesystem, inmemory) "
-            "(from REGISTRY_STORAGE_S3_BUCKET)",
+            "storage.s3.region: is required (a non-empty string) (from REGISTRY_STORAGE_S3_BUCKET)",
         ),
         (
             {"REGISTRY_PROXY_REMOTEURL": "https://a.io", "REGISTRY_PROXY_DEFAULT": "b.io"},

@@ -41,15 +41,37 @@ def test_unknown_keys(text: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "storage: missing: configure one of filesystem, inmemory"),
-        ("storage: {}\n", "storage: no storage driver: configure one of filesystem, inmemory"),
+        ("", "storage: missing: configure one of azure, filesystem, inmemory, s3"),
+        (
+            "storage: {}\n",
+            "storage: no storage driver: configure one of azure, filesystem, inmemory, s3",
+        ),
         (
             "storage:\n  inmemory:\n  filesystem:\n",
             "storage: more than one storage driver: inmemory, filesystem",
         ),
         (
             "storage:\n  s3: {bucket: b}\n",
-            "storage.s3: unsupported storage driver (supported: filesystem, inmemory)",
+            "storage.s3.region: is required (a non-empty string)",
+        ),
+        (
+            "storage:\n  swift: {container: c}\n",
+            "storage.swift: unsupported storage driver (supported: azure, filesystem, "
+            "inmemory, s3)",
+        ),
+        (
+            "storage:\n  gcs: {bucket: b}\n",
+            "storage.gcs: storage driver 'gcs' is not shipped yet: no GCS driver has been "
+            "tested against an emulator; use s3 (Google Cloud Storage also serves the S3 XML "
+            "API with HMAC keys) or azure",
+        ),
+        (
+            "storage:\n  s3: {bucket: b, region: r, encrypt: true, keyid: k, v4auth: false}\n",
+            "storage.s3.v4auth: false is not supported: obstore signs with Signature V4 only",
+        ),
+        (
+            "storage:\n  azure: {accountname: a, container: c, accountkey: k, max_retries: x}\n",
+            "storage.azure.max_retries: expected an integer, got 'x'",
         ),
         (
             "storage:\n  filesystem: {rootdirectory: ''}\n",

@@ -167,9 +167,11 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
                     "dryrun": False,
                 },
                 "readonly": {"enabled": False},
+                "gc": {"enabled": False, "interval": "24h", "delay": "1h", "deleteuntagged": False},
             },
+            "redirect": {"disable": True},  # honoured (object stores' redirects)
         },
-        "http": {"addr": ":5000", "server": "granian", "workers": 1},
+        "http": {"addr": ":5000", "server": "granian", "workers": 1, "ui": {"enabled": True}},
         "redis": {
             "addr": "localhost:6379",
             "username": "",
@@ -177,5 +179,28 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
             "db": 0,
             "prefix": "mirror:",
         },
-        "cache": {"directory": "/srv/_mirror"},
+        "cache": {"directory": "/srv/_mirror", "maxsize": "0"},
     }
+
+
+def test_redacted_hides_the_object_stores_keys() -> None:
+    s3 = parse(
+        "storage:\n  s3: {region: r, bucket: b, accesskey: AKIDEXAMPLE, secretkey: s3-secret}\n"
+    )
+    dumped = s3.redacted()["storage"]["s3"]
+    assert (dumped["accesskey"], dumped["secretkey"], dumped["bucket"]) == (
+        "<redacted>",
+        "<redacted>",
+        "b",
+    )
+    # registry:2's multipart copy keys are accepted and left out of the dump.
+    ignored = parse("storage:\n  s3: {region: r, bucket: b, multipartcopychunksize: 33554432}\n")
+    assert "multipartcopychunksize" not in ignored.redacted()["storage"]["s3"]
+    azure = parse(
+        "storage:\n  azure:\n    accountname: a\n    container: c\n"
+        "    credentials: {type: client_secret, clientid: i, tenantid: t, secret: az-secret}\n"
+    )
+    text = yaml.safe_dump(azure.redacted())
+    assert "az-secret" not in text
+    assert azure.redacted()["storage"]["azure"]["credentials"]["secret"] == "<redacted>"
+    assert parse_config(text, {}).storage.driver == "azure"

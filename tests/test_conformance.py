@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.binaries import unavailable
+from tests.support.emulators import S3Emulator, unique_root
 from tests.support.mirrorproc import run_mirror
 from tests.support.processes import log_tail
 
@@ -26,6 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 SUITE = Path("shared", "conformance", "conformance.test")
 # A conformant registry passes 74 specs; 5 are skipped by design with the settings below.
 EXPECTED_PASSED = 74
+# The emulator is plain HTTP on loopback: no CA bundle concerns its clients.
+PLAIN_HTTP = {
+    "AWS_CA_BUNDLE": "",
+    "SSL_CERT_FILE": "",
+    "REQUESTS_CA_BUNDLE": "",
+    "CURL_CA_BUNDLE": "",
+}
 FAILED = frozenset({"failed", "panicked", "interrupted", "timedout", "aborted"})
 
 
@@ -62,11 +70,21 @@ def failures(junit: Path) -> tuple[list[str], int]:
     return failed, passed
 
 
-def test_conformance_suite_passes(tmp_path: Path) -> None:
+@pytest.fixture(params=["filesystem", "s3"])
+def storage(request: pytest.FixtureRequest) -> dict[str, object] | None:
+    """The storage section: the default filesystem, or a fresh bucket of moto's S3 (blob
+    GETs answered with redirects to it, registry:2's default)."""
+    if request.param == "filesystem":
+        return None
+    s3: S3Emulator = request.getfixturevalue("s3_emulator")
+    return {"s3": s3.params(s3.new_bucket(), rootdirectory=unique_root())}
+
+
+def test_conformance_suite_passes(tmp_path: Path, storage: dict[str, object] | None) -> None:
     binary = suite_binary(tmp_path)
     reports = tmp_path / "reports"
     reports.mkdir()
-    with run_mirror(tmp_path, server="granian") as registry:
+    with run_mirror(tmp_path, server="granian", storage=storage, env=PLAIN_HTTP) as registry:
         env = {
             **os.environ,
             "OCI_ROOT_URL": registry.url,

@@ -18,8 +18,7 @@ from mirror.store.drivers.params import honoured_keys
 
 
 def test_one_registry_of_declarations() -> None:
-    assert sorted(DRIVERS) == ["filesystem", "inmemory"]
-    # s3 and azure are built from code until their parameters are declared (issue 10).
+    assert sorted(DRIVERS) == ["azure", "filesystem", "inmemory", "s3"]
     assert driver_names() == ["azure", "filesystem", "inmemory", "s3"]
     for kind in DRIVERS.values():
         assert issubclass(kind, DriverParameters)
@@ -65,7 +64,8 @@ def test_declarations_do_not_load_the_drivers() -> None:
     # The object-store drivers' SDKs must only be imported by deployments that use them.
     probe = (
         "import sys, mirror.config, mirror.store.drivers\n"
-        "loaded = [m for m in ('mirror.store.drivers.filesystem', 'mirror.store.drivers.inmemory')"
+        "loaded = [m for m in ('mirror.store.drivers.filesystem', 'mirror.store.drivers.inmemory',"
+        " 'mirror.store.drivers.s3', 'mirror.store.drivers.azure', 'obstore')"
         " if m in sys.modules]\n"
         "print(loaded)\n"
     )

@@ -163,10 +163,13 @@ def test_azure_refusals(params: dict[str, object], match: str) -> None:
 def test_factory_names_the_problem() -> None:
     with pytest.raises(ValueError, match="'gcs' is not shipped yet"):
         create_driver("gcs", {"bucket": "b"})
-    with pytest.raises(ValueError, match=r"'s3'.*'bucket' is required"):
+    with pytest.raises(ValueError, match=r"'s3' needs 'bucket' \(required\)"):
         create_driver("s3", {"region": "r"})
-    with pytest.raises(ValueError, match=r"'azure'.*'container' is required"):
+    with pytest.raises(ValueError, match=r"'azure' needs 'container' \(required\)"):
         create_driver("azure", {"accountname": "a"})
+    # The checks between keys run on parameters from code too.
+    with pytest.raises(ValueError, match=r"'s3' needs 'keyid' \(needs encrypt: true"):
+        create_driver("s3", {"bucket": "b", "region": "r", "keyid": "k"})
 
 
 def test_parameter_modules_need_no_sdk() -> None:

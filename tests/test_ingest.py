@@ -6,6 +6,7 @@ stagings: the file system's temp files and the in-memory one).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from mirror.digests import Digest
 from mirror.errors import InsufficientStorage
 from mirror.store import paths
 from mirror.store.blobs import BlobIngest, BlobStore
-from mirror.store.driver import CHUNK_SIZE
+from mirror.store.driver import CHUNK_SIZE, PathNotFound
 from mirror.store.drivers import create_driver
 from mirror.store.ingest.memory import MemoryStaging
+from mirror.store.ingest.spool import SpoolStaging
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialReader, PartialState
 from tests.driver_suite import blob
+from tests.support.emulators import S3Emulator, unique_root
 from tests.support.smallfs import small_filesystem
 
 pytestmark = pytest.mark.anyio
@@ -27,10 +30,26 @@ DATA = blob(3 * CHUNK_SIZE + 11)
 DIGEST = Digest.of(DATA)
 
 
-@pytest.fixture(params=["filesystem", "inmemory"])
+@pytest.fixture(params=["filesystem", "inmemory", "spool", "s3"])
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param in ("spool", "s3"):
+        # An object store's staging (spool files), on inmemory and on moto's S3.
+        if request.param == "s3":
+            s3: S3Emulator = request.getfixturevalue("s3_emulator")
+            driver = create_driver("s3", s3.params(s3.new_bucket(), rootdirectory=unique_root()))
+        else:
+            driver = create_driver("inmemory", {})
+        return BlobStore(driver, staging=SpoolStaging(driver, str(tmp_path / "spool")))
     params = {"rootdirectory": str(tmp_path)} if request.param == "filesystem" else {}
     return BlobStore(create_driver(request.param, params))
+
+
+async def listed(blobs: BlobStore, path: str) -> list[str]:
+    """What a listing shows (on an object store, a directory with nothing in it is none)."""
+    try:
+        return await blobs.driver.list(path)
+    except PathNotFound:
+        return []
 
 
 async def read_all(reader: PartialReader) -> bytes:
@@ -58,7 +77,7 @@ async def test_a_partial_shows_what_was_written(blobs: BlobStore) -> None:
     await ingest.flush()
     assert await read_all(reader) == DATA
     # The partial is nowhere a listing shows.
-    assert await blobs.driver.list(paths.blob_dir(DIGEST)) == []
+    assert await listed(blobs, paths.blob_dir(DIGEST)) == []
     await ingest.commit(len(DATA))
     # An open reader reads on after the commit; nobody opens the partial any more.
     assert await read_all(reader) == DATA
@@ -80,7 +99,7 @@ async def test_a_cancelled_partial_is_gone(blobs: BlobStore) -> None:
     with pytest.raises(PartialGone):
         await blobs.open_partial(DIGEST, ingest.locator)
     assert not await blobs.exists(DIGEST)
-    assert await blobs.driver.list(paths.blob_dir(DIGEST)) == []
+    assert await listed(blobs, paths.blob_dir(DIGEST)) == []
     await reader.aclose()
 
 
@@ -142,6 +161,39 @@ async def test_other_processes_find_file_partials(tmp_path: Path) -> None:
     assert await read_all(reader) == b"small" + DATA[:CHUNK_SIZE] + b"more"
     await ingest.cancel()
     await reader.aclose()
+
+
+async def test_spooled_partials_are_shared_by_the_host_and_purged_when_abandoned(
+    tmp_path: Path,
+) -> None:
+    driver = create_driver("inmemory", {})
+    spool = str(tmp_path / "spool")
+    ours = BlobStore(driver, staging=SpoolStaging(driver, spool))
+    theirs = BlobStore(driver, staging=SpoolStaging(driver, spool))  # another process
+    elsewhere = BlobStore(driver, staging=SpoolStaging(driver, str(tmp_path / "other-host")))
+    ingest = await ours.ingest(DIGEST)
+    assert ingest.locator.startswith("spool:")
+    await ingest.write(DATA[: CHUNK_SIZE + 1])
+    reader = await theirs.open_partial(DIGEST, ingest.locator)
+    assert await read_all(reader) == DATA[: CHUNK_SIZE + 1]  # no flush needed
+    with pytest.raises(PartialGone):
+        await elsewhere.open_partial(DIGEST, ingest.locator)
+    await ingest.write(DATA[CHUNK_SIZE + 1 :])
+    await ingest.commit(len(DATA))
+    assert await read_all(reader) == DATA
+    assert (await reader.progress()).state is PartialState.COMMITTED
+    await reader.aclose()
+    assert os.listdir(spool) == []  # the disk holds a blob only while it downloads
+    # A writer that died leaves its spool file unlocked: purged; a live one stays.
+    live = await ours.ingest(Digest.of(b"live"))
+    await live.write(b"live")
+    (Path(spool) / ("0" * 32 + "-" + "1" * 32 + ".part")).write_bytes(b"left by a killed process")
+    staging = SpoolStaging(driver, spool)
+    assert staging.purge(0) == 1
+    assert await staging.discard(paths.blob_data(Digest.of(b"live")), live.locator) is False
+    assert len(os.listdir(spool)) == 1
+    await live.cancel()
+    assert os.listdir(spool) == []
 
 
 async def test_memory_partials_show_every_write_and_stay_in_the_process() -> None:

@@ -11,6 +11,9 @@ but not one list item.
 A variable naming a storage driver (`REGISTRY_STORAGE=inmemory`,
 `REGISTRY_STORAGE_INMEMORY=`, `REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/data`) replaces
 the file's driver, where registry:2 would refuse two drivers; naming two is an error.
+Keys spelled with an underscore (`max_retries`, `retry_delay` of azure) are matched whole:
+`REGISTRY_STORAGE_AZURE_MAX_RETRIES` sets `storage.azure.max_retries`, given the
+`joined` keys the declarations have.
 REGISTRY_CONFIGURATION_PATH (the config file, read by the CLI) is no key, and neither are
 Kubernetes' REGISTRY_SERVICE_* / REGISTRY_PORT*; any other REGISTRY_* variable naming no
 key is refused.
@@ -51,6 +54,23 @@ def _env_names(env: Mapping[str, str]) -> list[str]:
     return sorted(names)
 
 
+def _joined(segments: list[str], compound: list[str]) -> list[str]:
+    """`segments` with each run that spells a key holding underscores made one segment."""
+    found: list[str] = []
+    index = 0
+    while index < len(segments):
+        for key in reversed(compound):  # the longest first
+            width = key.count("_") + 1
+            if "_".join(segments[index : index + width]) == key:
+                found.append(key)
+                index += width
+                break
+        else:
+            found.append(segments[index])
+            index += 1
+    return found
+
+
 def _matching_key(node: Mapping[object, object], segment: str) -> object:
     for key in node:
         if str(key).upper() == segment:
@@ -64,6 +84,7 @@ def overlay_env(
     *,
     driver_section: str,
     settings: Iterable[str],
+    joined: Iterable[str] = (),
 ) -> dict[str, str]:
     """Apply REGISTRY_* variables to `tree` in place; return {key path: variable}.
 
@@ -71,6 +92,7 @@ def overlay_env(
     module docstring).
     """
     names = _env_names(env)
+    compound = sorted({key.upper() for key in joined if "_" in key}, key=len)
     origins: dict[str, str] = {}
     handled = _switch_driver(
         tree,
@@ -83,7 +105,7 @@ def overlay_env(
     for name in names:
         if name in handled:
             continue
-        segments = name[len(ENV_PREFIX) :].split("_")
+        segments = _joined(name[len(ENV_PREFIX) :].split("_"), compound)
         if "" in segments:
             raise ConfigError(f"{name}: does not name a configuration key")
         node = tree

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -13,7 +14,8 @@ from mirror.config.env import overlay_env
 from mirror.config.errors import ConfigError, config_error
 from mirror.config.root import Config
 from mirror.config.storage import StorageConfig
-from mirror.settings import adapter, explain, keys_of
+from mirror.settings import adapter, explain, fields_of, items_of, keys_of, section_of
+from mirror.store.drivers import DRIVERS
 
 
 def load_config(path: str | None, env: Mapping[str, str] = os.environ) -> Config:
@@ -41,12 +43,33 @@ def parse_config(
     # registry:2 also accepts the short form `storage: inmemory`.
     if isinstance(tree.get("storage"), str):
         tree["storage"] = {tree["storage"]: None}
-    origins = overlay_env(tree, env, driver_section="storage", settings=keys_of(StorageConfig))
+    origins = overlay_env(
+        tree,
+        env,
+        driver_section="storage",
+        settings=keys_of(StorageConfig),
+        joined=_joined_keys(),
+    )
     try:
         config: Config = adapter(Config).validate_python(tree, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise config_error(explain(exc), origins) from None
     return config
+
+
+@functools.cache
+def _joined_keys() -> frozenset[str]:
+    """Every declared key spelled with an underscore (the environment must not split it)."""
+    found: set[str] = set()
+    pending: list[type] = [Config, *DRIVERS.values()]
+    while pending:
+        kind = pending.pop()
+        found.update(key for key in keys_of(kind) if "_" in key)
+        for info in fields_of(kind).values():
+            inner = section_of(info.annotation) or items_of(info.annotation)
+            if inner is not None:
+                pending.append(inner)
+    return frozenset(found)
 
 
 def load_yaml(text: str, source: str) -> dict[object, object]:

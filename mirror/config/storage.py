@@ -32,7 +32,7 @@ from mirror.settings import (
     settings,
     within,
 )
-from mirror.store.drivers import DRIVERS, DriverParameters
+from mirror.store.drivers import DRIVERS, REFUSED, DriverParameters
 
 
 @settings
@@ -75,7 +75,12 @@ class BlobDescriptorCacheConfig:
 
 @settings
 class RedirectConfig:
-    disable: Flag = ignored(default=False, why="blobs are always served directly")
+    disable: Flag = setting(
+        default=False,
+        doc="serve blob GETs through the registry; otherwise a driver that signs URLs (s3, "
+        "azure) answers them with 307 to a URL valid 20 minutes (HEAD, manifests and ranges "
+        "are always served directly)",
+    )
 
 
 @settings
@@ -90,9 +95,7 @@ class StorageConfig:
     cache: BlobDescriptorCacheConfig = ignored(
         default_factory=BlobDescriptorCacheConfig, why="mirror keeps its own metadata cache"
     )
-    redirect: RedirectConfig = ignored(
-        default_factory=RedirectConfig, why="blobs are always served directly"
-    )
+    redirect: RedirectConfig = setting(default_factory=RedirectConfig, doc="blob redirects")
 
     @property
     def root_directory(self) -> str | None:
@@ -102,6 +105,10 @@ class StorageConfig:
     @property
     def delete_enabled(self) -> bool:
         return self.delete.enabled
+
+    @property
+    def redirect_enabled(self) -> bool:
+        return not self.redirect.disable
 
     @property
     def read_only(self) -> bool:
@@ -121,6 +128,8 @@ class StorageConfig:
         own = keys_of(cls)
         drivers = [key for key in data if key not in own]
         for name in drivers:
+            if name in REFUSED:
+                raise Problem(REFUSED[name], (name,))
             if name not in cls.choices:
                 raise Problem(f"unsupported storage driver (supported: {cls.supported()})", (name,))
         if not drivers:

@@ -192,6 +192,8 @@ def create_app(
         delete_enabled=storage.delete_enabled,
         coordinator=coordinator,
         tracker=content.tracker,
+        redirect=storage.redirect_enabled,
+        spool_directory=os.path.join(config.cache.directory, "spool"),
     )
     resolver: Resolver
     if config.proxy is None:
@@ -371,7 +373,13 @@ def _store_parts(
     driver = create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
     coordinator = _coordinator(config, redis, wiring, metrics)
-    store = Store(driver, delete_enabled=storage.delete_enabled, coordinator=coordinator)
+    store = Store(
+        driver,
+        delete_enabled=storage.delete_enabled,
+        coordinator=coordinator,
+        redirect=storage.redirect_enabled,
+        spool_directory=os.path.join(config.cache.directory, "spool"),
+    )
     metadata = _metadata(config, redis, wiring, metrics)
     if redis is not None:
         wiring.shutdown.append(redis.aclose)

@@ -15,7 +15,15 @@ async def get_blob(call: Call) -> ASGIApp:
     view = call.resolve().view
     content = await view.blob(digest)
     call.warn(content.warning)
-    byte_range = parse_range(call.request.headers.get("range"), content.size)
+    requested = call.request.headers.get("range")
+    if requested is None and not content.downloading:
+        # registry:2's storage.redirect: the whole stored blob straight from the store.
+        url = await call.services.store.blobs.redirect_url(digest)
+        if url is not None:
+            call.headers["Location"] = url
+            call.headers["Docker-Content-Digest"] = str(digest)
+            return call.response(status=307)
+    byte_range = parse_range(requested, content.size)
     sent = call.services.on_blob_sent
     on_sent = None if sent is None else lambda source, size: sent(source, size, view.name)
     return BlobResponse(

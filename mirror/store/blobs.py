@@ -21,7 +21,13 @@ from mirror.errors import (
     Unavailable,
 )
 from mirror.store import paths
-from mirror.store.driver import InvalidOffset, LocalPath, PathNotFound, StorageDriver
+from mirror.store.driver import (
+    InvalidOffset,
+    LocalPath,
+    PathNotFound,
+    RedirectURL,
+    StorageDriver,
+)
 from mirror.store.ingest.staging import PartialReader, StagedWrite, Staging, staging_for
 from mirror.store.tracking import ContentTracker
 
@@ -115,10 +121,13 @@ class BlobStore:
         *,
         staging: Staging | None = None,
         tracker: ContentTracker | None = None,
+        redirect: bool = False,
+        spool_directory: str | None = None,
     ) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
-        self._staging = staging or staging_for(driver)
+        self._staging = staging or staging_for(driver, spool_directory)
+        self._signer = driver if redirect and isinstance(driver, RedirectURL) else None
         self.tracker = tracker or ContentTracker()
 
     async def still_stored(self, digest: Digest) -> bool:
@@ -130,6 +139,14 @@ class BlobStore:
         if await self.tracker.claim([digest]):
             raise Unavailable(f"blob {digest} is being garbage-collected; retry")
         return await self.exists(digest)
+
+    async def redirect_url(self, digest: Digest) -> str | None:
+        """A signed URL from which a client may GET the stored blob itself (registry:2's
+        `storage.redirect`), or None when redirects are off or the driver signs none.
+        The URL does not prove that the blob exists: ask only for a stored one."""
+        if self._signer is None:
+            return None
+        return await self._signer.redirect_url(paths.blob_data(digest), "GET")
 
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a stored blob; raise BlobUnknown."""
@@ -199,6 +216,11 @@ class BlobStore:
         process died); True when it was removed. A live writer's partial stays."""
         return await self._staging.discard(paths.blob_data(digest), locator)
 
+    def purge_spool(self, older_than: float) -> int:
+        """Remove the spooled partials of downloads whose process died (see SpoolStaging)."""
+        purge = getattr(self._staging, "purge", None)
+        return int(purge(older_than)) if purge is not None else 0
+
     async def adopt(self, src: str, digest: Digest, size: int) -> BlobInfo:
         """Move content verified to be `digest` (`size` bytes) at driver path `src` into
         place. When the blob is already stored, `src` is deleted instead (same content by
@@ -216,6 +238,45 @@ class BlobStore:
             return stored
         await self.driver.move(src, paths.blob_data(digest))
         return BlobInfo(digest, size)
+
+    async def assemble(self, sources: list[str], digest: Digest, size: int) -> BlobInfo:
+        """Publish the concatenation of the driver paths `sources`, verified to be `digest`
+        (`size` bytes), then delete them. One source is moved (`adopt`); several are
+        streamed in order into one writer, which publishes atomically at its commit (the
+        drivers without append writers have no server-side concatenation here: obstore
+        offers no multipart copy). Memory stays within the writer's part buffers.
+        """
+        if len(sources) == 1:
+            return await self.adopt(sources[0], digest, size)
+        stored = await self._stored_size(digest)
+        if stored != size:
+            writer = await self.driver.writer(paths.blob_data(digest))
+            try:
+                for source in sources:
+                    stream = await self.driver.reader(source)
+                    try:
+                        async for chunk in stream:
+                            await writer.write(chunk)
+                    finally:
+                        await stream.aclose()
+                if writer.size != size:
+                    raise SizeInvalid(f"blob {digest}: parts hold {writer.size}, not {size}")
+                await writer.commit()
+            except BaseException:
+                await writer.cancel()
+                raise
+        for source in sources:
+            try:
+                await self.driver.delete(source)
+            except PathNotFound:
+                pass
+        return BlobInfo(digest, size)
+
+    async def _stored_size(self, digest: Digest) -> int | None:
+        try:
+            return (await self.stat(digest)).size
+        except BlobUnknown:
+            return None
 
     async def delete(self, digest: Digest) -> None:
         """Remove a blob's content (garbage collection only); raise BlobUnknown."""

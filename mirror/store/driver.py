@@ -17,6 +17,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from mirror.errors import Unavailable
+
 CHUNK_SIZE = 1024 * 1024
 
 # One pass over the whole path: every component is [A-Za-z0-9._-]+ but not "." or "..".
@@ -56,14 +58,24 @@ class OperationUnsupported(StorageDriverError):
     """The driver cannot do this at all (see `DriverTraits`); asking again will not help."""
 
 
-class StorageUnavailable(StorageDriverError):
+class StorageUnavailable(StorageDriverError, Unavailable):
     """The storage service could not be used now: the connection was refused or reset, a
     request timed out, or the service answered 5xx or throttled (429, 503 SlowDown), after
     the driver's bounded retries.
 
-    Transient by nature: the same call may succeed later, so the stores above answer 503
-    UNAVAILABLE rather than 500. Nothing partial was made visible by the failed call.
+    Transient by nature: the same call may succeed later. It is also the domain's
+    `Unavailable`, so whichever store path it crosses (a read, a write, a listing, the
+    middle of a streamed body) the client is told 503 UNAVAILABLE with a plain message,
+    never 500, and no store method needs a translation of its own. The driver's words
+    (`str(exc)`, which name the service and the request) go to logs, not to clients.
+    Nothing partial was made visible by the failed call.
     """
+
+    def __init__(self, message: str, *, path: str = "", driver: str = "") -> None:
+        super().__init__(message, path=path, driver=driver)
+        self.message = "the registry's storage is not available now; retry later"
+        self.detail = None
+        self.retry_after = None
 
 
 def check_path(path: str) -> str:

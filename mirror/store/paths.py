@@ -16,6 +16,12 @@ upstreams a blob was cached from (by the first component of their cache reposito
 
     /docker/registry/v2/repositories/<name>/_manifests/referrers/<alg>/<subject>/<alg>/<hex>/link
     /docker/registry/v2/repositories/<name>/_uploads/<id>/sealed
+
+and, on drivers without append writers (object stores), an upload's chunks as objects of
+their own, named by their offset, and its hash state after each (registry:2's name):
+
+    /docker/registry/v2/repositories/<name>/_uploads/<id>/parts/<offset, 20 digits>
+    /docker/registry/v2/repositories/<name>/_uploads/<id>/hashstates/<alg>/<offset>
     /docker/registry/v2/blobs/<alg>/<hex[:2]>/<hex>/origins/<upstream>
 """
 
@@ -94,6 +100,18 @@ def upload_data(name: str, upload_id: str) -> str:
 
 def upload_sealed(name: str, upload_id: str) -> str:
     return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/sealed"
+
+
+def upload_parts(name: str, upload_id: str) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/parts"
+
+
+def upload_part(name: str, upload_id: str, offset: int) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/parts/{offset:020d}"
+
+
+def upload_hashstate(name: str, upload_id: str, algorithm: str, offset: int) -> str:
+    return f"{REPOSITORIES}/{name}/_uploads/{upload_id}/hashstates/{algorithm}/{offset}"
 
 
 def upload_started(name: str, upload_id: str) -> str:

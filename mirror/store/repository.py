@@ -12,6 +12,7 @@ from mirror.store.manifests import ManifestCache, ManifestStore
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.sessions import UploadSessions
 from mirror.store.tags import TagStore
+from mirror.store.upload_parts import PartUploadStore
 from mirror.store.uploads import UploadStore
 from mirror.types import IMAGE_TYPES, Descriptor, Manifest, Reference
 
@@ -30,7 +31,9 @@ class Repository:
     ) -> None:
         self.name = name
         self.blobs = RepositoryBlobs(name, blobs)
-        self.uploads = UploadStore(name, self.blobs, sessions)
+        # Object stores cannot append: their sessions keep each chunk as an object.
+        kind = UploadStore if blobs.driver.traits.append else PartUploadStore
+        self.uploads = kind(name, self.blobs, sessions)
         self.manifests = ManifestStore(name, self.blobs, manifest_cache, index)
         self.tags = TagStore(name, blobs.driver, listings, sessions.coordinator)
         self._driver = blobs.driver

@@ -38,10 +38,14 @@ class Store:
         upload_wait: float = UPLOAD_WAIT,
         upload_lease_ttl: float = UPLOAD_LEASE_TTL,
         tracker: ContentTracker | None = None,
+        redirect: bool = False,
+        spool_directory: str | None = None,
     ) -> None:
         self.driver = driver
         self.tracker = tracker or ContentTracker()
-        self.blobs = BlobStore(driver, tracker=self.tracker)
+        self.blobs = BlobStore(
+            driver, tracker=self.tracker, redirect=redirect, spool_directory=spool_directory
+        )
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()
         self._sessions = UploadSessions(
@@ -92,9 +96,10 @@ class Store:
 
         Drivers that leave nothing behind when their process dies purge nothing.
         """
+        purged = self.blobs.purge_spool(older_than)
         if isinstance(self.driver, TempFileCleanup):
-            return await self.driver.purge_temp_files(older_than)
-        return 0
+            purged += await self.driver.purge_temp_files(older_than)
+        return purged
 
     async def _started_at(self, name: str, upload_id: str) -> float | None:
         try:

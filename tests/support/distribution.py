@@ -84,16 +84,18 @@ def write_config(
     proxy_remoteurl: str | None = None,
     delete: bool = True,
     auth: Mapping[str, object] | None = None,
+    storage: Mapping[str, object] | None = None,
 ) -> Path:
     """Write a docker-registry config.yml: filesystem storage under `root`, access log on.
 
-    `auth` is the config's `auth` block as is (e.g. `{"token": {...}}`).
+    `auth` is the config's `auth` block as is (e.g. `{"token": {...}}`); `storage`
+    replaces the filesystem driver (`{"s3": {...}, "redirect": {...}}`).
     """
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
         "storage": {
-            "filesystem": {"rootdirectory": str(root)},
+            **(storage or {"filesystem": {"rootdirectory": str(root)}}),
             "cache": {"blobdescriptor": "inmemory"},
             "delete": {"enabled": delete},
             "maintenance": {"uploadpurging": {"enabled": False}},
@@ -118,6 +120,8 @@ def run_reference_registry(
     delete: bool = True,
     auth: Mapping[str, object] | None = None,
     start_timeout: float = 15.0,
+    storage: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RegistryProcess]:
     """Run `docker-registry serve` on 127.0.0.1 with its storage, config and log in `tmpdir`.
 
@@ -136,6 +140,8 @@ def run_reference_registry(
         delete=delete,
         auth=auth,
         start_timeout=start_timeout,
+        storage=storage,
+        env=env,
     ) as registry:
         yield registry
 
@@ -149,6 +155,8 @@ def serve_on_first_free_port(
     delete: bool = True,
     auth: Mapping[str, object] | None = None,
     start_timeout: float = 15.0,
+    storage: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RegistryProcess]:
     """Like `run_reference_registry`, trying `ports` in order while they are taken."""
     binary = require_binary("docker-registry")
@@ -168,6 +176,7 @@ def serve_on_first_free_port(
                 proxy_remoteurl=proxy_remoteurl,
                 delete=delete,
                 auth=auth,
+                storage=storage,
             )
             offset = log_path.stat().st_size if log_path.exists() else 0
             url = f"http://127.0.0.1:{port}"
@@ -178,6 +187,7 @@ def serve_on_first_free_port(
                         log_path=log_path,
                         ready_url=f"{url}/v2/",
                         start_timeout=start_timeout,
+                        env=env,
                     )
                 )
             except ProcessStartError as exc:

@@ -200,11 +200,12 @@ def _check_blob(
 def fetch_blob(client: httpx.Client, name: str, digest: str) -> tuple[int, str | None, int]:
     """(status, sha256 of the body or None, body length) of GET /v2/<name>/blobs/<digest>.
 
-    httpx raises RemoteProtocolError when a body ends before its Content-Length.
+    httpx raises RemoteProtocolError when a body ends before its Content-Length. A
+    redirect (an object store's signed URL, `storage.redirect`) is followed.
     """
     hasher = hashlib.sha256()
     length = 0
-    with client.stream("GET", f"/v2/{name}/blobs/{digest}") as response:
+    with client.stream("GET", f"/v2/{name}/blobs/{digest}", follow_redirects=True) as response:
         if response.status_code != 200:
             response.read()
             return response.status_code, None, 0

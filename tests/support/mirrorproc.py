@@ -27,12 +27,14 @@ def mirror_config(
     server: str = "uvicorn",
     workers: int = 1,
     extra: Mapping[str, Any] | None = None,
+    storage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`storage` replaces the filesystem driver at `root` ({"s3": {...}}, "redirect": ...)."""
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info"},
         "storage": {
-            "filesystem": {"rootdirectory": str(root)},
+            **(storage or {"filesystem": {"rootdirectory": str(root)}}),
             "delete": {"enabled": delete},
         },
         "http": {"addr": f"127.0.0.1:{port}", "server": server, "workers": workers},

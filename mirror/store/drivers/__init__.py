@@ -5,14 +5,13 @@ document `storage.<name>` sections. A driver's implementation (and its optional 
 imported by its parameters' `create()`, so only by deployments that use it. Every driver
 handed out is wrapped in `CheckedDriver`.
 
-The object-store drivers (`s3`, `azure`) are built from code only for now (their
-parameters are checked by `s3params` / `azureparams`, which import no SDK); the
-configuration refuses them until they are declared here. `gcs` is refused with the reason.
+The object stores (`s3`, `azure`, on obstore) are declared in `objparams`, which imports no
+SDK. `gcs` is refused with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -20,33 +19,19 @@ from mirror.store.driver import StorageDriver
 from mirror.store.drivers.base import CheckedDriver
 from mirror.store.drivers.filesystem_params import FilesystemParameters
 from mirror.store.drivers.inmemory_params import InMemoryParameters
+from mirror.store.drivers.objparams import AzureParameters, S3Parameters
 from mirror.store.drivers.params import DriverParameters, from_mapping
 
-__all__ = ["DRIVERS", "DriverParameters", "create_driver", "driver_names"]
+__all__ = ["DRIVERS", "REFUSED", "DriverParameters", "create_driver", "driver_names"]
 
 DRIVERS: Final[Mapping[str, type[DriverParameters]]] = MappingProxyType(
-    {"filesystem": FilesystemParameters, "inmemory": InMemoryParameters}
+    {
+        "filesystem": FilesystemParameters,
+        "inmemory": InMemoryParameters,
+        "s3": S3Parameters,
+        "azure": AzureParameters,
+    }
 )
-
-
-def _s3(params: Mapping[str, object]) -> StorageDriver:
-    from mirror.store.drivers.s3params import s3_settings
-
-    settings = s3_settings(params)
-    _need_obstore("s3")
-    from mirror.store.drivers.s3 import S3Driver
-
-    return S3Driver(settings)
-
-
-def _azure(params: Mapping[str, object]) -> StorageDriver:
-    from mirror.store.drivers.azureparams import azure_settings
-
-    settings = azure_settings(params)
-    _need_obstore("azure")
-    from mirror.store.drivers.azure import AzureDriver
-
-    return AzureDriver(settings)
 
 
 # Known names that are refused, with the reason (instead of "unknown storage driver").
@@ -59,26 +44,9 @@ REFUSED: dict[str, str] = {
 }
 
 
-def _need_obstore(name: str) -> None:
-    try:
-        import obstore  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            f"storage driver {name!r} needs the obstore package: "
-            f"pip install 'mirror-registry[{name}]'"
-        ) from None
-
-
-# Built from code (a mapping of registry:2 parameters); not yet offered by the configuration.
-_CODE_ONLY: dict[str, Callable[[Mapping[str, object]], StorageDriver]] = {
-    "s3": _s3,
-    "azure": _azure,
-}
-
-
 def driver_names() -> list[str]:
     """Names accepted by `create_driver`."""
-    return sorted({*DRIVERS, *_CODE_ONLY})
+    return sorted(DRIVERS)
 
 
 def create_driver(name: str, params: DriverParameters | Mapping[str, object]) -> StorageDriver:
@@ -91,8 +59,6 @@ def create_driver(name: str, params: DriverParameters | Mapping[str, object]) ->
     """
     if name in REFUSED:
         raise ValueError(REFUSED[name])
-    if name in _CODE_ONLY and not isinstance(params, DriverParameters):
-        return CheckedDriver(_CODE_ONLY[name](params))
     kind = DRIVERS.get(name)
     if kind is None:
         raise ValueError(

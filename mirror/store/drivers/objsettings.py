@@ -22,6 +22,15 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 _COMPONENT = re.compile(r"[A-Za-z0-9._-]+")
 
 
+class ParameterError(ValueError):
+    """A bad parameter: `key` (dotted below the driver's section) and what is wrong."""
+
+    def __init__(self, driver: str, key: str, detail: str) -> None:
+        super().__init__(f"storage driver {driver!r}: parameter {key!r} {detail}")
+        self.key = key
+        self.detail = detail
+
+
 @dataclass(frozen=True, slots=True)
 class Tuning:
     """Transport limits of an object-store driver (constructor arguments, not registry:2
@@ -69,8 +78,8 @@ class Params:
                 f"it accepts: {', '.join(sorted(accepted))}"
             )
 
-    def error(self, key: str, message: str) -> ValueError:
-        return ValueError(f"storage driver {self.driver!r}: parameter {key!r} {message}")
+    def error(self, key: str, message: str) -> ParameterError:
+        return ParameterError(self.driver, key, message)
 
     def has(self, key: str) -> bool:
         return self._params.get(key) is not None

@@ -24,6 +24,9 @@ class DriverParameters:
 
     # What the driver is, for the configuration reference table.
     meaning: ClassVar[str] = ""
+    # The keys code must give (`from_mapping`); None: every honoured key. Drivers with
+    # many optional keys (the object stores) name only those without a usable default.
+    from_code: ClassVar[tuple[str, ...] | None] = None
 
     def create(self) -> StorageDriver:
         """A new driver with these parameters (its module imported only now)."""
@@ -41,7 +44,8 @@ def honoured_keys(kind: type[DriverParameters]) -> list[str]:
 
 
 def from_mapping(name: str, kind: type[P], params: Mapping[str, object]) -> P:
-    """Parameters given by code as a mapping: exactly the honoured keys, each one given.
+    """Parameters given by code as a mapping: honoured keys only, each required one given
+    (`kind.from_code`, by default all of them).
 
     Defaults and accepted-and-ignored keys exist for registry:2 configuration files; code
     says what it means. Raises ValueError, naming the driver and the parameter.
@@ -53,7 +57,7 @@ def from_mapping(name: str, kind: type[P], params: Mapping[str, object]) -> P:
             f"storage driver {name!r} does not take parameter(s) {', '.join(unknown)}; "
             f"it accepts: {', '.join(sorted(honoured)) or 'none'}"
         )
-    for key in honoured:
+    for key in honoured if kind.from_code is None else kind.from_code:
         if params.get(key) is None:
             raise ValueError(f"storage driver {name!r} needs {key!r} (required)")
     try:

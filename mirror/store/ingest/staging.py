@@ -10,11 +10,10 @@ Implementations (chosen per driver by `staging_for`):
 
 - `FileStaging` (drivers with local files): the partial is the driver's own hidden temp
   file next to the blob, renamed over it at the commit; processes on the host share it.
-- `MemoryStaging` (every other driver): writes go through the driver's writer and are kept
-  in memory, up to a bound, for the readers of this process. An object store will rather
-  spool them to a local file that other replicas stream from the writing replica, with a
-  locator naming that replica (issue 10); `Staging` asks nothing of the driver that would
-  prevent that.
+- `SpoolStaging` (object stores, given a local directory): writes go through the driver's
+  writer and into a spool file that every process of the host reads, whatever the size.
+- `MemoryStaging` (any other driver, or without a directory): writes go through the
+  driver's writer and are kept in memory, up to a bound, for the readers of this process.
 """
 
 from __future__ import annotations
@@ -127,12 +126,16 @@ class Staging(Protocol):
         ...
 
 
-def staging_for(driver: StorageDriver) -> Staging:
+def staging_for(driver: StorageDriver, spool_directory: str | None = None) -> Staging:
     """The staging that fits `driver` (see the module docstring)."""
     if isinstance(driver, LocalPath):
         from mirror.store.ingest.files import FileStaging
 
         return FileStaging(driver)
+    if spool_directory is not None:
+        from mirror.store.ingest.spool import SpoolStaging
+
+        return SpoolStaging(driver, spool_directory)
     from mirror.store.ingest.memory import MemoryStaging
 
     return MemoryStaging(driver)
