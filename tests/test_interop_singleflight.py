@@ -199,8 +199,9 @@ def test_two_processes_coordinated_by_redis_fetch_once(
                 assert all(metrics[k] == 0 for k in fallbacks), fallbacks
     finally:
         leftovers = forget_keys(big.blob.digest)
-    # A finished fill leaves nothing behind in Redis: its lease and announcement are gone.
-    assert leftovers == []
+    # A finished fill leaves nothing behind in Redis: its lease and announcement are gone
+    # (the blob's access time, which eviction reads, stays).
+    assert [key for key in leftovers if b"access/" not in key] == []
 
 
 def test_two_processes_sharing_a_directory_fetch_once(tmp_path: Path, big: BigUpstream) -> None:

@@ -114,7 +114,8 @@ def test_every_worker_shows_the_whole_servers_figures(tmp_path: Path, hub: Regis
     counters (the multiprocess metrics), as a scrape does."""
     upstream = build_image(tmp_path / "app", layers=[MiB], seed="workers", tag="1")
     skopeo.copy(upstream.source_ref, hub.ref("library/busybox", "1"))
-    proxy = proxy_settings(hub.url)
+    # Without prefetch, so that the first pull's layer is what the upstream sent it.
+    proxy = proxy_settings(hub.url, prefetch=False)
     with run_mirror(tmp_path, proxy=proxy, server="granian", workers=2) as mirror:
         for attempt in range(4):  # spread over the workers; the first one fetches
             skopeo.copy(f"docker://{mirror.host}/busybox:1", f"dir:{tmp_path / str(attempt)}")
