@@ -30,7 +30,6 @@ from mirror.errors import (
     BlobUploadUnknown,
     DigestInvalid,
     SizeInvalid,
-    UploadRangeInvalid,
 )
 from mirror.store import paths
 from mirror.store.blobs import BlobInfo
@@ -107,11 +106,7 @@ class PartUploadStore(UploadStore):
         length: int | None,
     ) -> UploadStatus:
         upload_id = key[1]
-        current = await self._current(upload_id)
-        if start is not None and start != current.size:
-            raise UploadRangeInvalid(
-                f"chunk starts at {start}, upload is {current.size} bytes", size=current.size
-            )
+        current = await self._current_at(upload_id, start)
         hasher = await self._hasher(upload_id, "sha256", current.size)
         writer = await self._driver.writer(paths.upload_part(self.name, upload_id, current.size))
         written = 0

@@ -150,6 +150,15 @@ class UploadStore:
             async with self._sessions.exclusive(key) as lease:
                 return await self._append(key, lease, body, start, length)
 
+    async def _current_at(self, upload_id: str, start: int | None) -> UploadStatus:
+        """The session's status, checked against where a chunk says it starts."""
+        current = await self._current(upload_id)
+        if start is not None and start != current.size:
+            raise UploadRangeInvalid(
+                f"chunk starts at {start}, upload is {current.size} bytes", size=current.size
+            )
+        return current
+
     async def _append(
         self,
         key: tuple[str, str],
@@ -159,11 +168,7 @@ class UploadStore:
         length: int | None,
     ) -> UploadStatus:
         upload_id = key[1]
-        current = await self._current(upload_id)
-        if start is not None and start != current.size:
-            raise UploadRangeInvalid(
-                f"chunk starts at {start}, upload is {current.size} bytes", size=current.size
-            )
+        current = await self._current_at(upload_id, start)
         hasher = self._hashes.take(key, current.size)
         try:
             writer = await self._driver.writer(paths.upload_data(self.name, upload_id), append=True)
