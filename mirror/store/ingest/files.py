@@ -159,7 +159,7 @@ class _FileWrite:
             raise from_os_error(exc, "cancel", self._path, self._driver) from exc
 
 
-def _exists(os_path: str) -> bool:
+def path_exists(os_path: str) -> bool:
     try:
         os.stat(os_path)
     except _MISSING:
@@ -167,15 +167,16 @@ def _exists(os_path: str) -> bool:
     return True
 
 
-class _FileReader:
-    """Reads one temp file through one descriptor, before and after its rename."""
+class FdReader:
+    """Reads one local file through one descriptor, which reads on across a rename or an
+    unlink. `partial` is the path that exists while the file is still being written;
+    once it is gone, `settled` says whether the content was committed."""
 
-    __slots__ = ("_fd", "_partial", "_target")
+    __slots__ = ("_fd", "_partial")
 
-    def __init__(self, fd: int, partial: str, target: str) -> None:
+    def __init__(self, fd: int, partial: str) -> None:
         self._fd = fd
         self._partial = partial
-        self._target = target
 
     async def read(self, offset: int, size: int) -> bytes:
         if self._fd < 0:
@@ -187,11 +188,13 @@ class _FileReader:
             raise StorageDriverError("the partial reader is closed")
         # A stat or two, from the page cache: cheaper than a thread hop.
         available = os.fstat(self._fd).st_size
-        if _exists(self._partial):
+        if path_exists(self._partial):
             return PartialProgress(available, PartialState.WRITING)
-        # The rename is atomic: no temp file and a target means it was committed.
-        state = PartialState.COMMITTED if _exists(self._target) else PartialState.GONE
+        state = await self.settled()
         return PartialProgress(os.fstat(self._fd).st_size, state)
+
+    async def settled(self) -> PartialState:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         fd, self._fd = self._fd, -1
@@ -201,3 +204,17 @@ class _FileReader:
     def __del__(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
+
+
+class _FileReader(FdReader):
+    """Reads one temp file through one descriptor, before and after its rename."""
+
+    __slots__ = ("_target",)
+
+    def __init__(self, fd: int, partial: str, target: str) -> None:
+        super().__init__(fd, partial)
+        self._target = target
+
+    async def settled(self) -> PartialState:
+        # The rename is atomic: no temp file and a target means it was committed.
+        return PartialState.COMMITTED if path_exists(self._target) else PartialState.GONE

@@ -27,7 +27,8 @@ from typing import Final
 from anyio import to_thread
 
 from mirror.store.driver import FileWriter, PathNotFound, StorageDriver, StorageDriverError
-from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
+from mirror.store.ingest.files import FdReader
+from mirror.store.ingest.staging import PartialGone, PartialState
 
 _PREFIX: Final = "spool:"
 _TOKEN: Final = re.compile(r"[0-9a-f]{32}")
@@ -187,14 +188,6 @@ class _SpoolWrite:
             os.close(self._fd)
 
 
-def _exists(path: str) -> bool:
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -202,37 +195,20 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-class _SpoolReader:
-    __slots__ = ("_driver", "_fd", "_path", "_spool")
+class _SpoolReader(FdReader):
+    """Reads a spool file while it is written; once it is removed, the driver says
+    whether the blob was committed."""
+
+    __slots__ = ("_driver", "_path")
 
     def __init__(self, fd: int, spool: str, driver: StorageDriver, path: str) -> None:
-        self._fd = fd
-        self._spool = spool
+        super().__init__(fd, spool)
         self._driver = driver
         self._path = path
 
-    async def read(self, offset: int, size: int) -> bytes:
-        if self._fd < 0:
-            raise StorageDriverError("the partial reader is closed")
-        return await to_thread.run_sync(os.pread, self._fd, size, offset)
-
-    async def progress(self) -> PartialProgress:
-        if self._fd < 0:
-            raise StorageDriverError("the partial reader is closed")
-        available = os.fstat(self._fd).st_size
-        if _exists(self._spool):  # a stat from the page cache: cheaper than a thread hop
-            return PartialProgress(available, PartialState.WRITING)
+    async def settled(self) -> PartialState:
         try:
             await self._driver.stat(self._path)
         except PathNotFound:
-            return PartialProgress(os.fstat(self._fd).st_size, PartialState.GONE)
-        return PartialProgress(os.fstat(self._fd).st_size, PartialState.COMMITTED)
-
-    async def aclose(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def __del__(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
+            return PartialState.GONE
+        return PartialState.COMMITTED
