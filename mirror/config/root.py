@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from mirror.config.auth import AuthConfig
 from mirror.config.cache import CacheConfig
+from mirror.config.cluster import ClusterConfig
 from mirror.config.errors import ConfigError
 from mirror.config.health import HealthConfig
 from mirror.config.http import HTTPConfig, Server
@@ -54,6 +55,10 @@ class Config:
     )
     cache: CacheConfig = setting(
         default_factory=CacheConfig, validate_default=True, doc="local metadata"
+    )
+    cluster: ClusterConfig = setting(
+        default_factory=ClusterConfig,
+        doc="replicas on other hosts: followers of a download stream it from its holder",
     )
     sync: SyncConfig | None = setting(
         default=None,

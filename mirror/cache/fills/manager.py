@@ -303,7 +303,12 @@ class FillManager:
                 if fill.state is FillState.PENDING:
                     partial = await self._announced(fill)
                 if partial is not None:
-                    progress = await partial.progress()
+                    try:
+                        progress = await partial.progress()
+                    except PartialGone:  # out of reach: wait for the commit
+                        await partial.aclose()
+                        partial = None
+                        continue
                     if progress.available > fill.flushed:
                         fill.on_disk(progress.available)
                         fill.notify()
