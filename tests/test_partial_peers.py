@@ -8,13 +8,19 @@ between them is PartialGone, which makes a follower wait for the commit.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mirror.cache.fills.manager import FillManager
+from mirror.coordination.leases import LocalCoordinator
+from mirror.coordination.metadata import MemoryMetadataStore
 from mirror.digests import Digest
+from mirror.metrics import MetricsRegistry
 from mirror.proxy.partials_api import partials_endpoint
 from mirror.store import paths
 from mirror.store.blobs import BlobStore
@@ -24,6 +30,7 @@ from mirror.store.ingest import peerwire
 from mirror.store.ingest.remote import Cluster, Peers
 from mirror.store.ingest.spool import SpoolStaging
 from mirror.store.ingest.staging import PartialGone, PartialState
+from mirror.store.view import BlobContent
 from tests.driver_suite import blob
 from tests.support.processes import free_port
 from tests.test_ingest import read_all
@@ -35,6 +42,10 @@ DIGEST = Digest.of(DATA)
 SECRET = "s" * 32
 A_URL = "http://replica-a.test"
 B_URL = "http://replica-b.test"
+
+
+def refuse(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
 
 
 class Replicas:
@@ -145,9 +156,6 @@ async def test_a_holder_that_goes_away_mid_download_is_gone_not_an_error(
     reader = await replicas.b.open_partial(DIGEST, ingest.locator)
     assert await reader.read(0, 100) == DATA[:100]
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
     replicas.b_peers._transport = httpx.MockTransport(refuse)
     replicas.b_peers._client = None  # the next request dials again
     with pytest.raises(PartialGone):
@@ -178,3 +186,61 @@ async def test_a_progress_poll_waits_for_more_bytes_but_not_forever(tmp_path: Pa
     assert peerwire.WAIT <= time.monotonic() - started < peerwire.WAIT + 2
     await reader.aclose()
     await ingest.cancel()
+
+
+class Gated:
+    """An upstream body: its first half at once, the rest once `go` is set."""
+
+    def __init__(self, data: bytes) -> None:
+        self.size = len(data)
+        self.data = data
+        self.go = asyncio.Event()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        half = len(self.data) // 2
+        yield self.data[:half]
+        await self.go.wait()
+        yield self.data[half:]
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def read_content(content: BlobContent) -> bytes:
+    stream = await content.open(0, content.size)
+    return b"".join([chunk async for chunk in stream])
+
+
+@pytest.mark.parametrize("holder_lost", [False, True])
+async def test_a_follower_streams_or_else_waits_for_the_commit(
+    tmp_path: Path, holder_lost: bool
+) -> None:
+    replicas = Replicas(tmp_path)
+    coordinator, metadata = LocalCoordinator(), MemoryMetadataStore()
+    a = FillManager(replicas.a, coordinator, metadata, poll=0.01, metrics=MetricsRegistry())
+    b = FillManager(replicas.b, coordinator, metadata, poll=0.01, metrics=MetricsRegistry())
+    source = Gated(DATA)
+
+    async def upstream() -> Gated:
+        return source
+
+    async def never() -> Gated:
+        raise AssertionError("a second upstream GET")
+
+    first = await a.fetch(DIGEST, upstream)
+    followed = await b.fetch(DIGEST, never)  # answered before the download is done
+    assert followed.downloading
+    stream = await followed.open(0, followed.size)
+    head = await anext(stream)  # the holder's first bytes, from its spool file
+    assert head == DATA[: len(head)]
+    if holder_lost:
+        replicas.b_peers._transport = httpx.MockTransport(refuse)
+        replicas.b_peers._client = None
+        await asyncio.sleep(peerwire.WAIT + 0.5)  # the progress poll under way ends, the next fails
+    source.go.set()
+    rest = b"".join([chunk async for chunk in stream])
+    assert head + rest == DATA
+    assert await read_content(first) == DATA
+    await a.aclose()
+    await b.aclose()
+    await replicas.b_peers.aclose()
