@@ -169,17 +169,19 @@ def create_app(
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     tuning: Tuning | None = None,
+    driver: StorageDriver | None = None,
 ) -> DistributionApp:
     """The application described by `config`.
 
     `transports` replaces the network for the upstreams it names (by configured name):
     tests reach in-process upstreams, and inject faults, that way. Naming an upstream
-    that is not configured is a ValueError.
+    that is not configured is a ValueError. `driver` replaces the configured storage
+    driver in the same way (tests inject store faults with it).
     """
     wiring = _Wiring()
     tuning = tuning or Tuning()
     storage = config.storage
-    driver = create_driver(storage.driver, storage.parameters)
+    driver = driver or create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
     ops = operability(config, driver, metrics, redis=redis)
     wiring.drain_left, wiring.upstream_state = ops.shutdown.remaining, ops.upstream_state

@@ -221,6 +221,7 @@ class FillManager:
             fill.fail(exc)
             if not isinstance(exc, Exception):
                 raise
+            log.warning("download of %s failed: %s", fill.digest, exc)
         finally:
             if self._fills.get(fill.digest) is fill:
                 del self._fills[fill.digest]
