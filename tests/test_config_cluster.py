@@ -40,3 +40,11 @@ def test_cluster_is_off_by_default_and_takes_an_url_and_a_secret() -> None:
 )
 def test_bad_cluster_settings_are_refused(text: str, message: str) -> None:
     assert message in error_of(MINIMAL + text)
+
+
+def test_workers_of_a_replica_share_one_spool_directory() -> None:
+    cluster = f"cluster:\n  advertise: http://10.0.0.5:5000\n  secret: {SECRET}\n"
+    workers = "http:\n  workers: 2\n"
+    assert "cluster.advertise: set cache.directory" in error_of(MINIMAL + workers + cluster)
+    shared = "cache:\n  directory: /var/lib/mirror\n"
+    assert parse(MINIMAL + workers + cluster + shared).cluster.advertise

@@ -192,7 +192,7 @@ class Gated:
     """An upstream body: its first half at once, the rest once `go` is set."""
 
     def __init__(self, data: bytes) -> None:
-        self.size = len(data)
+        self.size: int | None = len(data)
         self.data = data
         self.go = asyncio.Event()
 

@@ -89,6 +89,24 @@ class Config:
             return cache  # storage was refused; that is the problem reported
         return cache.placed(storage.root_directory)
 
+    @field_validator("cluster", mode="after")
+    @classmethod
+    def _cluster_spool(cls, cluster: ClusterConfig, info: ValidationInfo) -> ClusterConfig:
+        cache, http = info.data.get("cache"), info.data.get("http")
+        if (
+            cluster.advertise
+            and isinstance(cache, CacheConfig)
+            and cache.ephemeral
+            and isinstance(http, HTTPConfig)
+            and http.workers > 1
+        ):
+            raise Problem(
+                "set cache.directory: each worker would spool its downloads into its own "
+                "temporary directory, and the one answering another replica may not have them",
+                ("advertise",),
+            )
+        return cluster
+
     @field_validator("sync", mode="after")
     @classmethod
     def _sync_upstreams(cls, sync: SyncConfig | None, info: ValidationInfo) -> SyncConfig | None:
