@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs
 
+from anyio import to_thread
+
 from mirror.store.ingest.files import path_exists
 
 PATH: Final = "/_mirror/partial"
@@ -126,7 +128,7 @@ async def answer(directory: str, secret: str, query: str, auth: str | None) -> P
         body = b""
         if asked.size and asked.offset < available:
             size = min(asked.size, available - asked.offset)
-            body = await asyncio.to_thread(os.pread, fd, size, asked.offset)
+            body = await to_thread.run_sync(os.pread, fd, size, asked.offset)
         return PeerAnswer(200, body, {AVAILABLE: str(available)})
     finally:
         os.close(fd)

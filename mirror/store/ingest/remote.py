@@ -18,6 +18,7 @@ from typing import Final
 import httpx
 
 from mirror import requestid
+from mirror.registryhttp.headers import ascii_int
 from mirror.store.driver import PathNotFound, StorageDriver, StorageDriverError
 from mirror.store.ingest import peerwire
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
@@ -131,10 +132,10 @@ class RemoteReader:
             return None
         if response.status_code != 200:
             raise self._fail(f"answered {response.status_code}")
-        available = response.headers.get(peerwire.AVAILABLE, "")
-        if not available.isascii() or not available.isdigit():
+        available = ascii_int(response.headers.get(peerwire.AVAILABLE))
+        if available is None:
             raise self._fail(f"sent no {peerwire.AVAILABLE}")
-        self._available = max(self._available, int(available))
+        self._available = max(self._available, available)
         return response
 
     def _fail(self, why: str) -> PartialGone:
