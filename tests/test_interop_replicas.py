@@ -170,12 +170,15 @@ def test_processes_of_one_host_stream_each_others_download(
 SECRET = secrets.token_hex(16)
 
 
-@pytest.mark.parametrize("b_secret", [SECRET, "another-secret-of-replica-b"])
+@pytest.mark.parametrize(
+    ("b_secret", "server"), [(SECRET, "granian"), ("another-secret-of-replica-b", "uvicorn")]
+)
 def test_a_follower_on_another_host_streams_from_the_holder_before_the_commit(
     tmp_path: Path,
     bucket: dict[str, Any],
     redis_db: dict[str, Any],  # noqa: F811
     b_secret: str,
+    server: str,
 ) -> None:
     # Separate cache directories (two hosts): replica B cannot open A's spool file, and
     # reads it from A's /_mirror/partial while A's slow download runs - unless its
@@ -194,6 +197,7 @@ def test_a_follower_on_another_host_streams_from_the_holder_before_the_commit(
                     env=PLAIN_HTTP,
                     redis=redis_db,
                     proxy=proxy_settings(upstream),
+                    server=server,
                     extra={"cluster": {"advertise": f"http://127.0.0.1:{port}", "secret": key}},
                 )
             )
