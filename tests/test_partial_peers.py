@@ -125,8 +125,14 @@ async def test_another_secret_is_refused_and_the_follower_falls_back(tmp_path: P
         # A signature is for one partial only.
         other = {**query, "name": name[:-1] + ("0" if name[-1] != "0" else "1")}
         assert (await client.get(peerwire.PATH, params=other, headers=good)).status_code == 403
-        for bad in ({**query, "size": str(peerwire.MAX_READ + 1)}, {**query, "offset": "-1"},
-                    {"name": "../etc/passwd", "offset": "0", "size": "1"}):  # fmt: skip
+        malformed = [
+            {**query, "size": str(peerwire.MAX_READ + 1)},
+            {**query, "offset": "-1"},
+            {**query, "after": "x"},
+            {**query, "size": ""},
+            {"name": "../etc/passwd", "offset": "0", "size": "1"},
+        ]
+        for bad in malformed:
             assert (await client.get(peerwire.PATH, params=bad, headers=good)).status_code == 400
         assert (await client.post(peerwire.PATH, params=query, headers=good)).status_code == 405
     await ingest.cancel()

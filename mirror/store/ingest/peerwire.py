@@ -89,23 +89,23 @@ class _Asked:
 
 
 def _asked(query: str) -> _Asked | None:
-    """The request's parameters, or None when one is missing or not plain."""
+    """The request's parameters, or None when one is missing, repeated or not plain."""
     values = parse_qs(query, keep_blank_values=True)
 
     def one(key: str) -> str | None:
         found = values.get(key, [])
         return found[0] if len(found) == 1 else None
 
-    name, after = one("name"), one("after")
-    numbers = [one("offset"), one("size"), after if after is not None else "0"]
-    if name is None or not NAME.fullmatch(name):
+    def number(key: str) -> int | None:
+        text = one(key)
+        return int(text) if text is not None and _DIGITS.fullmatch(text) else None
+
+    name, offset, size, after = one("name"), number("offset"), number("size"), number("after")
+    if name is None or not NAME.fullmatch(name) or offset is None or size is None:
         return None
-    if not all(text is not None and _DIGITS.fullmatch(text) for text in numbers):
+    if size > MAX_READ or (after is None and "after" in values):
         return None
-    offset, size, waited = (int(text or "0") for text in numbers)
-    if size > MAX_READ:
-        return None
-    return _Asked(name, offset, size, waited if after is not None else None)
+    return _Asked(name, offset, size, after)
 
 
 async def answer(directory: str, secret: str, query: str, auth: str | None) -> PeerAnswer:
