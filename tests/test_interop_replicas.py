@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -30,6 +32,7 @@ from tests.support.mirrorproc import MirrorProcess, run_mirror
 from tests.support.oci import random_bytes
 from tests.support.processes import free_port, wait_until
 from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings, scrape_metrics
+from tests.support.served import Served, serve_mirror
 from tests.test_conformance import PLAIN_HTTP
 from tests.test_interop_singleflight import (
     BigUpstream,
@@ -236,7 +239,7 @@ class TimedPull:
         return f"TimedPull({self.status}, first byte {self.first_byte:.2f}, done {self.done:.2f})"
 
 
-def timed_pull(url: str, digest: str) -> TimedPull:
+def timed_pull(url: str, digest: str, started: threading.Event | None = None) -> TimedPull:
     parts: list[bytes] = []
     first = 0.0
     with (
@@ -246,9 +249,58 @@ def timed_pull(url: str, digest: str) -> TimedPull:
         for chunk in response.iter_bytes():
             if not parts:
                 first = time.monotonic()
+                if started is not None:
+                    started.set()
             parts.append(chunk)
     return TimedPull(response.status_code, b"".join(parts), first, time.monotonic())
 
 
-def spooling(mirror: MirrorProcess) -> bool:
+def spooling(mirror: MirrorProcess | Served) -> bool:
     return scrape_metrics(mirror.url).get("mirror_fills_active", 0.0) >= 1
+
+
+def test_a_follower_on_another_host_carries_on_when_the_holder_is_killed(
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    redis_db: dict[str, Any],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Replica B streams A's download from A's /_mirror/partial; A is SIGKILLed half way.
+    # B's reads of A fail (logged), B takes the download over (its lease names a dead
+    # process) and its client gets the whole blob: the bytes it had from A, then B's own.
+    for key, value in PLAIN_HTTP.items():
+        monkeypatch.setenv(key, value)
+    data = random_bytes(SIZE, 22)
+    with serving_faulty_registry() as (upstream, faults), ExitStack() as stack:
+        digest = push(upstream, data)
+        ports = [free_port(), free_port()]
+        options: dict[str, Any] = {
+            "storage": bucket,
+            "redis": redis_db,
+            "proxy": proxy_settings(upstream),
+        }
+        clusters = [
+            {"cluster": {"advertise": f"http://127.0.0.1:{port}", "secret": SECRET}}
+            for port in ports
+        ]
+        a = stack.enter_context(
+            serve_mirror(tmp_path, ports[0], name="replica-a", extra=clusters[0], **options)
+        )
+        b = stack.enter_context(
+            run_mirror(tmp_path, name="replica-b", port=ports[1], extra=clusters[1], **options)
+        )
+        faults.mode, faults.rate = "slow", RATE
+        b_started = threading.Event()
+        with ThreadPoolExecutor(2) as pool:
+            holder = pool.submit(timed_pull, a.url, digest)
+            wait_until(lambda: spooling(a), 10, what="replica A to spool the download")
+            follower = pool.submit(timed_pull, b.url, digest, b_started)
+            assert b_started.wait(10), "B's client got no byte from A's download"
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(10)
+            with pytest.raises(httpx.TransportError):
+                holder.result(60)
+            got = follower.result(60)
+        assert (got.status, got.body) == (200, data)
+        assert faults.blob_gets == 2  # A's, cut by its death, and B's
+        assert "is unreachable" in b.log_path.read_text()
