@@ -42,6 +42,12 @@ def test_bad_cluster_settings_are_refused(text: str, message: str) -> None:
     assert message in error_of(MINIMAL + text)
 
 
+def test_cluster_is_for_object_stores() -> None:
+    cluster = f"cluster:\n  advertise: http://a:5000\n  secret: {SECRET}\n"
+    text = "storage:\n  filesystem: {rootdirectory: /srv}\n" + cluster
+    assert "cluster.advertise: only object stores spool downloads" in error_of(text)
+
+
 def test_workers_of_a_replica_share_one_spool_directory() -> None:
     cluster = f"cluster:\n  advertise: http://10.0.0.5:5000\n  secret: {SECRET}\n"
     workers = "http:\n  workers: 2\n"

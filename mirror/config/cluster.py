@@ -1,6 +1,7 @@
 """The `cluster` section: how the replicas of one store reach each other.
 
-Present with `advertise`, a replica names itself in the locators of the downloads it
+Present with `advertise` (on an object store: the filesystem driver's replicas share its
+temp files instead), a replica names itself in the locators of the downloads it
 holds, so that followers on other hosts stream the bytes from it before the download is
 committed (Zot names its scale-out section `cluster` too; registry:2 has none). Every
 replica of the store needs the same `secret`: it signs the internal requests, which
@@ -22,8 +23,9 @@ class ClusterConfig:
     advertise: BaseURL = setting(
         default="",
         doc="this replica's URL as the other replicas reach it (`http://10.0.0.5:5000`, "
-        "its own listener); set: followers of its downloads on other hosts stream them "
-        "from it through `/_mirror/partial` (empty: they wait for the commit)",
+        "its own listener); set (object stores only): followers of its downloads on other "
+        "hosts stream them from it through `/_mirror/partial` (empty: they wait for the "
+        "commit)",
     )
     secret: Secret = setting(
         default="",

@@ -92,7 +92,17 @@ class Config:
     @field_validator("cluster", mode="after")
     @classmethod
     def _cluster_spool(cls, cluster: ClusterConfig, info: ValidationInfo) -> ClusterConfig:
-        cache, http = info.data.get("cache"), info.data.get("http")
+        storage, cache, http = (info.data.get(key) for key in ("storage", "cache", "http"))
+        if (
+            cluster.advertise
+            and isinstance(storage, StorageConfig)
+            and storage.root_directory is not None
+        ):
+            raise Problem(
+                f"only object stores spool downloads for other replicas; on {storage.driver} "
+                "they share its directory's temp files",
+                ("advertise",),
+            )
         if (
             cluster.advertise
             and isinstance(cache, CacheConfig)
