@@ -2,7 +2,8 @@
 
 `ObjectChunks` re-cuts obstore's response stream into chunks of exactly CHUNK_SIZE (the
 last one shorter), pulling from the network only as fast as its consumer reads, so memory
-stays at about one chunk whatever the object's size.
+stays at about two chunks (obstore's piece and the chunk cut from it) whatever the
+object's size.
 
 `ObjectWriter` buffers up to one part in memory. Content that fits is sent with a single
 PUT at `commit`; beyond that it opens obstore's buffered multipart writer (an S3 multipart
@@ -38,43 +39,57 @@ _ABORT_TIMEOUT = 30.0
 
 
 class ObjectChunks(ChunkStream):
-    """Chunks of one GET response; driver errors on failure; closes on error and cancel."""
+    """Chunks of one GET response; driver errors on failure; closes on error and cancel.
 
-    __slots__ = ("_buffer", "_driver", "_path", "_stream")
+    obstore hands over pieces of at least CHUNK_SIZE (its buffer, readable in place); each
+    chunk is copied out of them once, by slicing (a chunk straddling two pieces joins its
+    two slices), rather than gathered in a buffer of our own first.
+    """
+
+    __slots__ = ("_driver", "_offset", "_path", "_piece", "_stream")
 
     def __init__(self, stream: BytesStream | None, driver: str, path: str) -> None:
         self._stream = stream
-        self._buffer = bytearray()
+        self._piece: memoryview | None = None  # the unread rest is [_offset:]
+        self._offset = 0
         self._driver = driver
         self._path = path
 
     async def __anext__(self) -> bytes:
         # A checkpoint per chunk, so a cancelled caller stops here even when the next chunk
         # is already buffered (as on any driver).
+        slices: list[memoryview] = []
+        wanted = CHUNK_SIZE
         try:
             await checkpoint()
-            while len(self._buffer) < CHUNK_SIZE and self._stream is not None:
-                try:
-                    piece = await self._stream.__anext__()
-                except StopAsyncIteration:
-                    self._stream = None
-                    break
-                self._buffer += piece
+            while wanted:
+                piece = self._piece
+                if piece is None:
+                    if self._stream is None:
+                        break
+                    try:
+                        piece = memoryview(await self._stream.__anext__())
+                    except StopAsyncIteration:
+                        self._stream = None
+                        break
+                    self._piece, self._offset = piece, 0
+                start = self._offset
+                end = min(start + wanted, len(piece))
+                if end > start:
+                    slices.append(piece[start:end])
+                    wanted -= end - start
+                if end == len(piece):
+                    self._piece = None
+                else:
+                    self._offset = end
         except BaseException as exc:
             self._close()
             if isinstance(exc, Exception):
                 raise translate(exc, self._driver, "read", self._path) from exc
             raise
-        buffer = self._buffer
-        if not buffer:
+        if not slices:
             raise StopAsyncIteration
-        if len(buffer) <= CHUNK_SIZE:
-            chunk = bytes(buffer)
-            buffer.clear()
-            return chunk
-        chunk = bytes(memoryview(buffer)[:CHUNK_SIZE])
-        del buffer[:CHUNK_SIZE]
-        return chunk
+        return bytes(slices[0]) if len(slices) == 1 else b"".join(slices)
 
     async def aclose(self) -> None:
         self._close()
@@ -82,7 +97,7 @@ class ObjectChunks(ChunkStream):
     def _close(self) -> None:
         # Dropping obstore's stream closes its connection.
         self._stream = None
-        self._buffer = bytearray()
+        self._piece = None
 
 
 class ObjectWriter:
