@@ -24,6 +24,7 @@ from mirror.store.driver import (
     PathNotFound,
     StorageDriver,
     StorageDriverError,
+    stat_file,
 )
 
 BAD_PATHS = [
@@ -308,6 +309,16 @@ class DriverSuite:
         directory = await driver.stat("/s")
         assert (directory.path, directory.size, directory.is_dir) == ("/s", 0, True)
         assert (await driver.stat("/")).is_dir
+
+    async def test_stat_file_sees_files_only(self, driver: StorageDriver) -> None:
+        # The object stores answer it with one HEAD (`FileStat`), the others with `stat`.
+        await driver.put_content("/sf/file", b"12345")
+        info = await stat_file(driver, "/sf/file")
+        assert (info.path, info.size, info.is_dir) == ("/sf/file", 5, False)
+        for missing in ("/sf", "/sf/none", "/"):
+            with pytest.raises(PathNotFound) as caught:
+                await stat_file(driver, missing)
+            assert caught.value.path == missing
 
     async def test_list_sorted(self, driver: StorageDriver) -> None:
         for name in ("b", "a", "C", "a.b", "_x", "-y", "0"):

@@ -27,6 +27,7 @@ from mirror.store.driver import (
     PathNotFound,
     RedirectURL,
     StorageDriver,
+    stat_file,
 )
 from mirror.store.ingest import peerwire
 from mirror.store.ingest.remote import Peers
@@ -154,14 +155,14 @@ class BlobStore:
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a stored blob; raise BlobUnknown."""
         try:
-            info = await self.driver.stat(paths.blob_data(digest))
+            info = await stat_file(self.driver, paths.blob_data(digest))
         except PathNotFound:
             raise BlobUnknown(f"blob {digest} unknown") from None
         return BlobInfo(digest, info.size)
 
     async def exists(self, digest: Digest) -> bool:
         try:
-            await self.driver.stat(paths.blob_data(digest))
+            await stat_file(self.driver, paths.blob_data(digest))
         except PathNotFound:
             return False
         return True

@@ -213,6 +213,29 @@ class RedirectURL(Protocol):
 
 
 @runtime_checkable
+class FileStat(Protocol):
+    """A driver for which asking about a file is cheaper than `stat`, which must also
+    recognise a directory (an object store: `stat` of a missing object also lists the
+    prefix, to tell a directory from nothing; `stat_file` is the one HEAD)."""
+
+    async def stat_file(self, path: str) -> FileInfo:
+        """Size and modification time of the file at `path`. Raises PathNotFound when
+        there is none (a directory there counts as none)."""
+        ...
+
+
+async def stat_file(driver: StorageDriver, path: str) -> FileInfo:
+    """The file at `path` (`FileStat.stat_file` where the driver has it, else `stat`).
+    Raises PathNotFound when there is none, also when `path` is a directory."""
+    if isinstance(driver, FileStat):
+        return await driver.stat_file(path)
+    info = await driver.stat(path)
+    if info.is_dir:
+        raise PathNotFound(f"{path} is a directory, not a file", path=path)
+    return info
+
+
+@runtime_checkable
 class TempFileCleanup(Protocol):
     """A driver whose writers' temp files outlive a process that dies while writing."""
 

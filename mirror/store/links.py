@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mirror.digests import Digest
 from mirror.errors import DigestInvalid
-from mirror.store.driver import PathNotFound, StorageDriver
+from mirror.store.driver import PathNotFound, StorageDriver, stat_file
 
 
 async def read_link(driver: StorageDriver, path: str) -> Digest | None:
@@ -25,7 +25,7 @@ async def write_link(driver: StorageDriver, path: str, digest: Digest) -> None:
 
 async def link_exists(driver: StorageDriver, path: str) -> bool:
     try:
-        await driver.stat(path)
+        await stat_file(driver, path)
     except PathNotFound:
         return False
     return True

@@ -32,7 +32,7 @@ from mirror.errors import (
 )
 from mirror.store import paths
 from mirror.store.blobs import BlobInfo
-from mirror.store.driver import FileInfo, PathNotFound
+from mirror.store.driver import FileInfo, PathNotFound, stat_file
 from mirror.store.faults import storage_faults
 from mirror.store.hashstate import ResumableHasher
 from mirror.store.uploads import UploadStatus, UploadStore
@@ -65,7 +65,7 @@ class PartUploadStore(UploadStore):
         offsets = sorted(int(name) for name in names if name.isdigit())
         if not offsets:
             try:
-                await self._driver.stat(paths.upload_started(self.name, upload_id))
+                await stat_file(self._driver, paths.upload_started(self.name, upload_id))
             except PathNotFound:
                 raise BlobUploadUnknown(f"upload {upload_id} unknown") from None
         return offsets
@@ -80,7 +80,7 @@ class PartUploadStore(UploadStore):
 
     async def _stat(self, path: str, upload_id: str) -> FileInfo:
         try:
-            return await self._driver.stat(path)
+            return await stat_file(self._driver, path)
         except PathNotFound:  # removed meanwhile (cancelled, committed)
             raise BlobUploadUnknown(f"upload {upload_id} unknown") from None
 

@@ -22,6 +22,7 @@ from typing import TypeVar, cast
 from mirror.store.driver import (
     DriverTraits,
     FileInfo,
+    FileStat,
     FileWriter,
     InvalidPath,
     LocalPath,
@@ -197,7 +198,7 @@ class CheckedDriver:
     """The decorator around every driver (see the module docstring).
 
     ``CheckedDriver(inner)`` returns an instance of a subclass that has `local_path`,
-    `redirect_url` and `purge_temp_files` exactly when `inner` has them, so
+    `redirect_url`, `purge_temp_files` and `stat_file` exactly when `inner` has them, so
     ``isinstance(d, LocalPath)`` tells the truth about the wrapper.
     """
 
@@ -287,6 +288,15 @@ class _WithRedirectURL(CheckedDriver):
         return await self._guard("redirect", path, inner.redirect_url(self._check(path), method))
 
 
+class _WithFileStat(CheckedDriver):
+    __slots__ = ()
+
+    async def stat_file(self, path: str) -> FileInfo:
+        """Size and modification time of a file (not a directory). Raises PathNotFound."""
+        inner = cast(FileStat, self._inner)
+        return await self._guard("stat", path, inner.stat_file(self._check(path)))
+
+
 class _WithTempFileCleanup(CheckedDriver):
     __slots__ = ()
 
@@ -301,6 +311,7 @@ _CAPABILITIES: tuple[tuple[type, type[CheckedDriver]], ...] = (
     (LocalPath, _WithLocalPath),
     (RedirectURL, _WithRedirectURL),
     (TempFileCleanup, _WithTempFileCleanup),
+    (FileStat, _WithFileStat),
 )
 
 

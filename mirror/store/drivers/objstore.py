@@ -6,10 +6,10 @@ filled by the reference registry is served as is, and the reverse.
 
 There are no directories (``traits.directories`` is False): a directory is a key prefix
 that exists while some object lies below it. `list` is one delimiter listing (objects and
-common prefixes); `stat` of a directory asks for one key below it; `delete` of a
-directory lists the prefix and deletes in batches. A name can be a file and a directory at
-once (the reference registry never makes one); `stat` and reads see the file, `delete`
-removes both.
+common prefixes); `stat` of a directory asks for one key below it (`stat_file`, for
+callers that want a file, is the HEAD alone); `delete` of a directory lists the prefix
+and deletes in batches. A name can be a file and a directory at once (the reference
+registry never makes one); `stat` and reads see the file, `delete` removes both.
 
 Atomicity: `put_content` is one PUT and writers complete one multipart upload at commit
 (see `objio`), so readers see the old or the new object, never a part. `move` is a
@@ -151,12 +151,22 @@ class ObjectStoreDriver:
         the time of the call as its mtime: object stores keep none). Raises PathNotFound."""
         if path == "/":
             return FileInfo(path, 0, time.time(), True)
-        with translated(self.name, "stat", path):
-            try:
-                meta = await obstore.head_async(self._store, self.key(path))
-            except FileNotFoundError:
+        try:
+            return await self.stat_file(path)
+        except PathNotFound:
+            with translated(self.name, "stat", path):
                 if await self._holds_objects(self.key(path)):
                     return FileInfo(path, 0, time.time(), True)
+            raise
+
+    async def stat_file(self, path: str) -> FileInfo:
+        """An object's size and mtime: one HEAD (`stat` also lists the prefix when there
+        is no object, to find a directory). Raises PathNotFound."""
+        key = self._file_key(path)
+        with translated(self.name, "stat", path):
+            try:
+                meta = await obstore.head_async(self._store, key)
+            except FileNotFoundError:
                 raise PathNotFound(f"{path} not found", path=path) from None
         return FileInfo(path, meta["size"], meta["last_modified"].timestamp())
 

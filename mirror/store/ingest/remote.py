@@ -19,7 +19,7 @@ import httpx
 
 from mirror import requestid
 from mirror.registryhttp.headers import ascii_int
-from mirror.store.driver import PathNotFound, StorageDriver, StorageDriverError
+from mirror.store.driver import PathNotFound, StorageDriver, StorageDriverError, stat_file
 from mirror.store.ingest import peerwire
 from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
 
@@ -146,7 +146,7 @@ class RemoteReader:
 
     async def _settled(self) -> PartialState:
         try:
-            await self._driver.stat(self._path)
+            await stat_file(self._driver, self._path)
         except PathNotFound:
             return PartialState.GONE
         return PartialState.COMMITTED

@@ -30,7 +30,13 @@ from typing import Final
 
 from anyio import to_thread
 
-from mirror.store.driver import FileWriter, PathNotFound, StorageDriver, StorageDriverError
+from mirror.store.driver import (
+    FileWriter,
+    PathNotFound,
+    StorageDriver,
+    StorageDriverError,
+    stat_file,
+)
 from mirror.store.ingest import peerwire
 from mirror.store.ingest.files import FdReader
 from mirror.store.ingest.remote import Peers
@@ -233,7 +239,7 @@ class _SpoolReader(FdReader):
 
     async def settled(self) -> PartialState:
         try:
-            await self._driver.stat(self._path)
+            await stat_file(self._driver, self._path)
         except PathNotFound:
             return PartialState.GONE
         return PartialState.COMMITTED
