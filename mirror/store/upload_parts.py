@@ -58,23 +58,25 @@ class PartUploadStore(UploadStore):
 
     async def _parts(self, upload_id: str) -> list[int]:
         """The offsets of the session's chunks, in order; BlobUploadUnknown."""
+        return (await self._listing(upload_id))[0]
+
+    async def _listing(self, upload_id: str) -> tuple[list[int], FileInfo | None]:
+        """The offsets of the session's chunks, in order, and, when there is none yet,
+        the session's start marker (whose mtime is the session's); BlobUploadUnknown."""
         try:
             names = await self._driver.list(paths.upload_parts(self.name, upload_id))
         except PathNotFound:
             names = []
         offsets = sorted(int(name) for name in names if name.isdigit())
-        if not offsets:
-            try:
-                await stat_file(self._driver, paths.upload_started(self.name, upload_id))
-            except PathNotFound:
-                raise BlobUploadUnknown(f"upload {upload_id} unknown") from None
-        return offsets
+        if offsets:
+            return offsets, None
+        started = await self._stat(paths.upload_started(self.name, upload_id), upload_id)
+        return offsets, started
 
     async def _current(self, upload_id: str) -> UploadStatus:
-        offsets = await self._parts(upload_id)
-        if not offsets:
-            info = await self._stat(paths.upload_started(self.name, upload_id), upload_id)
-            return UploadStatus(upload_id, 0, info.mtime)
+        offsets, started = await self._listing(upload_id)
+        if started is not None:
+            return UploadStatus(upload_id, 0, started.mtime)
         last = await self._stat(paths.upload_part(self.name, upload_id, offsets[-1]), upload_id)
         return UploadStatus(upload_id, offsets[-1] + last.size, last.mtime)
 

@@ -23,6 +23,7 @@ and one for everything else, where each request is bounded by `Tuning.request_ti
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import time
 from collections.abc import AsyncGenerator
@@ -212,27 +213,43 @@ class ObjectStoreDriver:
         """Delete the object at `path` and every object below it, in batches. Deleting
         "/" empties the root. Raises PathNotFound when there was nothing."""
         key = self.key(path)
-        found = False
         with translated(self.name, "delete", path):
-            if path != "/":
-                try:
-                    await obstore.head_async(self._store, key)
-                    found = True
-                except FileNotFoundError:
-                    pass
-            stream = obstore.list(self._store, key or None, chunk_size=_DELETE_BATCH)
-            async for batch in stream:
-                keys = [meta["path"] for meta in batch]
-                if keys:
-                    found = True
-                    await obstore.delete_async(self._store, keys)
-            if path != "/" and found:
+            # The object itself (a HEAD) and the objects below it (a listing) are asked
+            # for at once: one round trip, not two.
+            is_file, below = await asyncio.gather(
+                self._is_object(key) if path != "/" else _false(),
+                self._delete_below(key),
+                return_exceptions=True,
+            )
+            if isinstance(is_file, BaseException):
+                raise is_file
+            if isinstance(below, BaseException):
+                raise below
+            if is_file:
                 try:
                     await obstore.delete_async(self._store, key)
                 except FileNotFoundError:
                     pass  # deleted meanwhile: the outcome is the same
-        if not found and path != "/":
+        if not (is_file or below) and path != "/":
             raise PathNotFound(f"{path} not found", path=path)
+
+    async def _is_object(self, key: str) -> bool:
+        try:
+            await obstore.head_async(self._store, key)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def _delete_below(self, key: str) -> bool:
+        """Delete every object below `key`; True when there was one."""
+        found = False
+        stream = obstore.list(self._store, key or None, chunk_size=_DELETE_BATCH)
+        async for batch in stream:
+            keys = [meta["path"] for meta in batch]
+            if keys:
+                found = True
+                await obstore.delete_async(self._store, keys)
+        return found
 
     async def redirect_url(self, path: str, method: str) -> str | None:
         """A URL signed for `method` (GET or HEAD) on the object, valid for
@@ -258,3 +275,7 @@ class ObjectStoreDriver:
             if batch:
                 return True
         return False
+
+
+async def _false() -> bool:
+    return False
