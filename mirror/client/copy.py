@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mirror.client.errors import LayoutError, PlatformMissing
-from mirror.client.layout import LayoutDestination
 from mirror.client.refs import ImageRef
 from mirror.client.registry import Pushed, Registry, RemoteManifest
 from mirror.digests import Digest
 from mirror.errors import ManifestInvalid, Unsupported
 from mirror.registryhttp.errors import UpstreamNotFound
 from mirror.types import Descriptor, Manifest
+
+if TYPE_CHECKING:  # a layout is imported (tarfile and all) only by a copy that uses one
+    from mirror.client.layout import LayoutDestination
 
 T = TypeVar("T")
 DEFAULT_JOBS = 6

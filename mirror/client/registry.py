@@ -350,23 +350,26 @@ async def _take(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[byte
     least SEND_BATCH bytes: each piece costs a round of the HTTP stack and a socket write,
     and a source hands on its chunks as they arrive, often a few KiB at a time."""
     left = length
-    batch = bytearray()
+    batch: list[bytes] = []  # joined once: one copy of each byte, not two
+    batched = 0
     try:
         async for chunk in chunks:
             if len(chunk) >= left:
-                batch += chunk[:left]
+                batch.append(chunk[:left] if len(chunk) > left else chunk)
                 left = 0
                 break
             left -= len(chunk)
             if not batch and len(chunk) >= SEND_BATCH:
                 yield chunk
                 continue
-            batch += chunk
-            if len(batch) >= SEND_BATCH:
-                yield bytes(batch)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= SEND_BATCH:
+                yield b"".join(batch)
                 batch.clear()
+                batched = 0
         if batch:
-            yield bytes(batch)
+            yield b"".join(batch)
     finally:
         closer = getattr(chunks, "aclose", None)
         if closer is not None:
