@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirror.client.copy import LayoutWriter, RegistryDestination, RegistrySource
+from mirror.client.endpoints import LayoutWriter, RegistryDestination, RegistrySource
 from mirror.client.errors import ReferenceInvalid
 from mirror.client.refs import ImageRef
 from mirror.client.registry import Registry

@@ -25,7 +25,7 @@ from mirror.client.errors import ContentMismatch
 from mirror.digests import Digest
 from mirror.errors import ManifestInvalid, Unsupported
 from mirror.registryhttp.blob import UpstreamBlob
-from mirror.registryhttp.client import DistributionClient, ManifestHead, Upload
+from mirror.registryhttp.client import DistributionClient, ManifestHead, StoredManifest, Upload
 from mirror.registryhttp.errors import UpstreamError, UpstreamNotFound, UpstreamUnavailable
 from mirror.types import (
     DOCKER_MANIFEST,
@@ -191,7 +191,14 @@ class Registry:
     async def put_manifest(
         self, repository: str, reference: str, raw: bytes, media_type: str
     ) -> Digest:
-        return await (await self.client()).put_manifest(repository, reference, raw, media_type)
+        return (await self.store_manifest(repository, reference, raw, media_type)).digest
+
+    async def store_manifest(
+        self, repository: str, reference: str, raw: bytes, media_type: str
+    ) -> StoredManifest:
+        """`put_manifest`, and the subject the registry indexed it under (referrers API)."""
+        client = await self.client()
+        return await client.put_manifest(repository, reference, raw, media_type)
 
     async def delete_manifest(self, repository: str, digest: Digest) -> None:
         await (await self.client()).delete_manifest(repository, digest)
