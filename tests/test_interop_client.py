@@ -5,6 +5,7 @@ itself), an index with two platforms, existing blobs skipped, `--platform`, Basi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
+import httpx
 import pytest
 
 from mirror.auth.policyfile import parse_policy_yaml
@@ -327,6 +329,52 @@ def test_the_token_flow(setup: Setup, tmp_path: Path) -> None:
                 all_images=True,
             )
             assert layout_digest(tmp_path / "check", "v1") == setup.image.digest
+
+
+def test_an_identity_token_from_the_docker_config(setup: Setup, tmp_path: Path) -> None:
+    """`docker login` against an OAuth token server keeps a refresh token
+    (`identitytoken`); the copy trades it for access tokens (the refresh_token grant)."""
+    service = create_token_service(
+        issuer="mirror-token-service",
+        service="registry.test",
+        htpasswd=htpasswd(tmp_path / "htpasswd"),
+        key_directory=tmp_path / "keys",
+        policy=parse_policy_yaml(POLICY.encode()),
+    )
+    with serving_in_thread(service) as url:
+        offline = httpx.get(
+            f"{url}/token",
+            params={"service": "registry.test", "offline_token": "true", "client_id": "t"},
+            auth=("alice", USERS["alice"]),
+        )
+        refresh = offline.json()["refresh_token"]
+        block = {
+            "realm": f"{url}/token",
+            "service": "registry.test",
+            "issuer": "mirror-token-service",
+            "rootcertbundle": str(tmp_path / "keys" / "token-cert.pem"),
+        }
+        config = tmp_path / "docker"
+        config.mkdir()
+        with run_reference_registry(tmp_path / "reg", auth={"token": block}) as reg:
+            entry = {"auth": base64.b64encode(b"alice:").decode(), "identitytoken": refresh}
+            (config / "config.json").write_text(json.dumps({"auths": {reg.host: entry}}))
+            env = {"DOCKER_CONFIG": str(config)}
+            source = f"oci:{setup.image.layout}:latest"
+            copy(source, reg.ref("team/app", "v1"), env=env)
+            extra = ["--src-creds=alice:wonderland"]
+            skopeo.copy(
+                reg.ref("team/app", "v1"),
+                f"oci:{tmp_path / 'check'}:v1",
+                extra_args=extra,
+                all_images=True,
+            )
+            assert layout_digest(tmp_path / "check", "v1") == setup.image.digest
+            entry["identitytoken"] = "not-a-refresh-token"
+            (config / "config.json").write_text(json.dumps({"auths": {reg.host: entry}}))
+            refused = mirror_copy(source, reg.ref("team/other", "v1"), env=env)
+            assert refused.returncode == 1 and "unauthorized" in refused.stderr, refused.stderr
+            assert "Traceback" not in refused.stderr
 
 
 def test_docker_media_keep_their_digests_through_a_layout(setup: Setup, tmp_path: Path) -> None:

@@ -120,6 +120,7 @@ class Registry:
             f"{scheme}://{self.host}",
             username=creds.username if creds else None,
             password=creds.password if creds else None,
+            identity_token=creds.identity_token if creds else None,
             name=self.host,
             transport=self._transport,
             retries=retries,

@@ -150,6 +150,7 @@ class DistributionClient:
         *,
         username: str | None = None,
         password: str | None = None,
+        identity_token: str | None = None,
         name: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         connect_timeout: float = 5.0,
@@ -206,6 +207,7 @@ class DistributionClient:
             password=password,
             name=self.name,
             secure=base.scheme == "https",
+            identity_token=identity_token,
             clock=clock,
         )
         self._ratelimit: RateLimit | None = None
