@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mirror.client.copy import parse_platform, pick_platform
 from mirror.client.credentials import DOCKER_HUB_KEY, Credentials, lookup
 from mirror.client.errors import CredentialsError, PlatformMissing, ReferenceInvalid
 from mirror.client.locations import Location
+from mirror.client.platforms import parse_platform, pick_platform
 from mirror.client.refs import ImageRef
 from mirror.digests import Digest
 from mirror.types import OCI_INDEX, OCI_MANIFEST, Manifest
