@@ -40,14 +40,20 @@ SERVER_STACK = (
 # What only a copy from or to an OCI layout needs.
 LAYOUT_ONLY = ("tarfile", "mirror.archive.format", "mirror.client.layout")
 
-# Runs the CLI as `python -m mirror` does and writes the imported modules at exit.
+# Runs the CLI as `python -m mirror` does, or as the installed `mirror` script does
+# (which imports `main`), and writes the imported modules at exit.
 RUN_AND_LIST = """
 import atexit, json, runpy, sys
-out = sys.argv.pop(1)
+how, out = sys.argv.pop(1), sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 sys.argv[0] = "mirror"
-runpy.run_module("mirror", run_name="__main__", alter_sys=True)
+if how == "module":
+    runpy.run_module("mirror", run_name="__main__", alter_sys=True)
+else:
+    from mirror.__main__ import main
+    sys.exit(main())
 """
+INVOCATIONS = ("module", "script")
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +63,17 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MirrorProcess]:
         yield process
 
 
-def imported_by(tmp_path: Path, *args: str) -> set[str]:
+@pytest.fixture(params=INVOCATIONS)
+def how(request: pytest.FixtureRequest) -> str:
+    invocation: str = request.param
+    return invocation
+
+
+def imported_by(tmp_path: Path, how: str, *args: str) -> set[str]:
     listing = tmp_path / f"modules-{len(list(tmp_path.iterdir()))}.json"
     done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_LIST, str(listing), *args],
+        [sys.executable, "-c", RUN_AND_LIST, how, str(listing), *args],
+        cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -76,28 +89,32 @@ def under(modules: set[str], packages: tuple[str, ...]) -> list[str]:
 
 
 def test_registry_copy_imports_no_server_and_no_layout(
-    mirror: MirrorProcess, tmp_path: Path
+    mirror: MirrorProcess, tmp_path: Path, how: str
 ) -> None:
     image = build_image(tmp_path / "layout", layers=(3000, 2_000_000), seed="startup")
     source = f"docker://{mirror.host}/startup/source:v1"
-    seeded = imported_by(tmp_path, "copy", "--insecure", "-q", f"oci:{image.layout}:latest", source)
+    seeded = imported_by(
+        tmp_path, how, "copy", "--insecure", "-q", f"oci:{image.layout}:latest", source
+    )
     # The layout side does import the layout code (the check below can tell).
     assert under(seeded, LAYOUT_ONLY) == sorted(LAYOUT_ONLY)
     assert under(seeded, SERVER_STACK) == []
 
     copied = imported_by(
-        tmp_path, "copy", "--insecure", "-q", source, f"docker://{mirror.host}/startup/copy:v1"
+        tmp_path, how, "copy", "--insecure", "-q", source, f"docker://{mirror.host}/startup/copy:v1"
     )
     assert "mirror.client.copy" in copied
     assert under(copied, SERVER_STACK) == []
     assert under(copied, LAYOUT_ONLY) == []
 
 
-def test_every_client_verb_imports_no_server(mirror: MirrorProcess, tmp_path: Path) -> None:
+def test_every_client_verb_imports_no_server(
+    mirror: MirrorProcess, tmp_path: Path, how: str
+) -> None:
     image = build_image(tmp_path / "layout", layers=(1000,), seed="verbs")
     ref = f"{mirror.host}/startup/verbs:v1"
     imported_by(
-        tmp_path, "copy", "--insecure", "-q", f"oci:{image.layout}:latest", f"docker://{ref}"
+        tmp_path, how, "copy", "--insecure", "-q", f"oci:{image.layout}:latest", f"docker://{ref}"
     )
     for verb in (
         ("ls", f"{mirror.host}/startup/verbs"),
@@ -105,5 +122,8 @@ def test_every_client_verb_imports_no_server(mirror: MirrorProcess, tmp_path: Pa
         ("inspect", ref),
         ("catalog", mirror.host),
     ):
-        modules = imported_by(tmp_path, *verb, "--insecure")
+        modules = imported_by(tmp_path, how, *verb, "--insecure")
         assert under(modules, SERVER_STACK) == [], verb
+    # The server side's commands do bring it along (the check above can tell).
+    server_side = imported_by(tmp_path, how, "check-config")
+    assert {"yaml", "mirror.config", "mirror.commands.servercli"} <= server_side
