@@ -266,8 +266,9 @@ def test_a_follower_on_another_host_carries_on_when_the_holder_is_killed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Replica B streams A's download from A's /_mirror/partial; A is SIGKILLed half way.
-    # B's reads of A fail (logged), B takes the download over (its lease names a dead
-    # process) and its client gets the whole blob: the bytes it had from A, then B's own.
+    # B takes the download over (its lease names a dead process; whether a read of A
+    # failed first, and was logged, depends on which B noticed first) and its client gets
+    # the whole blob: the bytes it had from A, then B's own.
     for key, value in PLAIN_HTTP.items():
         monkeypatch.setenv(key, value)
     data = random_bytes(SIZE, 22)
@@ -303,4 +304,3 @@ def test_a_follower_on_another_host_carries_on_when_the_holder_is_killed(
             got = follower.result(60)
         assert (got.status, got.body) == (200, data)
         assert faults.blob_gets == 2  # A's, cut by its death, and B's
-        assert "is unreachable" in b.log_path.read_text()
