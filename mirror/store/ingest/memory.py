@@ -138,11 +138,14 @@ class _MemoryReader:
     def __init__(self, pieces: _Pieces) -> None:
         self._pieces: _Pieces | None = pieces
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int, piece: int) -> list[bytes]:
         await checkpoint()  # a read yields to the loop, as one from a file would
         if self._pieces is None:
             raise StorageDriverError("the partial reader is closed")
-        return self._pieces.read(offset, size)
+        data = self._pieces.read(offset, size)
+        if len(data) <= piece:
+            return [data] if data else []
+        return [data[start : start + piece] for start in range(0, len(data), piece)]
 
     async def progress(self) -> PartialProgress:
         if self._pieces is None:
