@@ -4,7 +4,8 @@
 - cold pull-through of the 5-layer image (pull-through caches on S3);
 - `clients` concurrent cold pulls of the big-layer image, dealt over two replicas of each
   side sharing one bucket (mirror's replicas also share the Redis at 127.0.0.1:6379 when
-  it answers; the reference has nothing to share): upstream bytes / image size, wall time;
+  it answers, and each streams the other's downloads from its advertised URL, `cluster`;
+  the reference has nothing to share): upstream bytes / image size, wall time;
 - warm GET of a stored blob with redirects (the client follows the 307 to the bucket) and
   without (`storage.redirect.disable: true`, bytes through the registry).
 
@@ -38,6 +39,7 @@ from tests.support.processes import free_port, running
 
 NUMBER = 15
 KEY, SECRET = "bench", "bench"
+CLUSTER_SECRET = uuid.uuid4().hex
 # The emulator is plain HTTP: no CA bundle concerns its clients (the Go SDK refuses to
 # start with one it cannot use; an empty value counts as unset).
 PLAIN = {"AWS_CA_BUNDLE": "", "SSL_CERT_FILE": "", "REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
@@ -184,14 +186,27 @@ def _cold_pull(env: Env, servers: ObjectServers) -> list[Row]:
     return [Row(NUMBER, title, "time (s)", *samples.medians(), at_most(1.0))]
 
 
+def _replica(shared: dict[str, Any] | None) -> dict[str, Any]:
+    """The options of one of mirror's replicas: the Redis they share, and its advertised
+    URL, from which the other streams the downloads it holds (`cluster`)."""
+    port = free_port()
+    cluster = {"advertise": f"http://127.0.0.1:{port}", "secret": CLUSTER_SECRET}
+    return {"port": port, "extra": {"cluster": cluster}, **({"redis": shared} if shared else {})}
+
+
 def _crowd(env: Env, servers: ObjectServers) -> list[Row]:
     shared = _redis()
     replicas: dict[Side, list[Server]] = {}
     for side in ("mirror", "reference"):
         s3 = servers.emulator.bucket()
-        extra = {"redis": shared} if side == "mirror" and shared else None
         replicas[side] = [
-            servers.start(side, s3, remote=env.upstream.url, shared=extra) for _ in range(2)
+            servers.start(
+                side,
+                s3,
+                remote=env.upstream.url,
+                shared=_replica(shared) if side == "mirror" else None,
+            )
+            for _ in range(2)
         ]
     if shared is None:
         env.note("15: no Redis at 127.0.0.1:6379; mirror's two replicas share only the bucket")

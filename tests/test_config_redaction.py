@@ -113,6 +113,7 @@ def test_every_declared_secret_is_redacted() -> None:
         f"""\
         {MINIMAL}
         redis: {{password: redis-pw}}
+        cluster: {{advertise: "http://10.0.0.5:5000", secret: cluster-secret-of-16}}
         proxy:
           remoteurl: https://registry-1.docker.io
           password: hub-pw
@@ -124,6 +125,7 @@ def test_every_declared_secret_is_redacted() -> None:
     secrets = secret_values(config)
     assert dict(secrets) == {
         "redis.password": "redis-pw",
+        "cluster.secret": "cluster-secret-of-16",
         "proxy.upstreams[0].password": "hub-pw",
         "proxy.upstreams[1].password": "ghcr-pw",
         "proxy.upstreams[2].password": "",
@@ -180,6 +182,7 @@ def test_accepted_and_ignored_keys_are_not_dumped() -> None:
             "prefix": "mirror:",
         },
         "cache": {"directory": "/srv/_mirror", "maxsize": "0"},
+        "cluster": {"advertise": "", "secret": ""},
     }
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +24,15 @@ import httpx
 import pytest
 
 from tests.support import skopeo
+from tests.support.badupstream import serving_faulty_registry
 from tests.support.distribution import count_blob_gets, run_reference_registry, settle_log
 from tests.support.emulators import S3Emulator, unique_root
 from tests.support.images import build_image, layout_digest
 from tests.support.mirrorproc import MirrorProcess, run_mirror
+from tests.support.oci import random_bytes
+from tests.support.processes import free_port, wait_until
 from tests.support.pullhelpers import MiB, layout_blobs, proxy_settings, scrape_metrics
+from tests.support.served import Served, serve_mirror
 from tests.test_conformance import PLAIN_HTTP
 from tests.test_interop_singleflight import (
     BigUpstream,
@@ -33,6 +41,7 @@ from tests.test_interop_singleflight import (
     blob_urls,
     redis_db,  # noqa: F401 (fixture)
 )
+from tests.test_reliability_upstream import push
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis, pytest.mark.slow]
 CLIENTS = 8
@@ -159,3 +168,139 @@ def test_processes_of_one_host_stream_each_others_download(
         )
         assert followed >= 1
     assert not list((tmp_path / "host-cache" / "spool").iterdir())
+
+
+SECRET = secrets.token_hex(16)
+
+
+@pytest.mark.parametrize(
+    ("b_secret", "server"), [(SECRET, "granian"), ("another-secret-of-replica-b", "uvicorn")]
+)
+def test_a_follower_on_another_host_streams_from_the_holder_before_the_commit(
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    redis_db: dict[str, Any],  # noqa: F811
+    b_secret: str,
+    server: str,
+) -> None:
+    # Separate cache directories (two hosts): replica B cannot open A's spool file, and
+    # reads it from A's /_mirror/partial while A's slow download runs - unless its
+    # secret is another, when it waits for the commit as before (still one upstream GET).
+    data = random_bytes(SIZE, 21)
+    with serving_faulty_registry() as (upstream, faults), ExitStack() as stack:
+        digest = push(upstream, data)
+        ports = [free_port(), free_port()]
+        a, b = (
+            stack.enter_context(
+                run_mirror(
+                    tmp_path,
+                    name=name,
+                    port=port,
+                    storage=bucket,
+                    env=PLAIN_HTTP,
+                    redis=redis_db,
+                    proxy=proxy_settings(upstream),
+                    server=server,
+                    extra={"cluster": {"advertise": f"http://127.0.0.1:{port}", "secret": key}},
+                )
+            )
+            for name, port, key in zip(
+                ("replica-a", "replica-b"), ports, (SECRET, b_secret), strict=True
+            )
+        )
+        faults.mode, faults.rate = "slow", RATE
+        with ThreadPoolExecutor(2) as pool:
+            holder = pool.submit(timed_pull, a.url, digest)
+            wait_until(lambda: spooling(a), 10, what="replica A to spool the download")
+            follower = pool.submit(timed_pull, b.url, digest)
+            a_pull, b_pull = holder.result(60), follower.result(60)
+        for got in (a_pull, b_pull):
+            assert (got.status, got.body) == (200, data)
+        assert faults.blob_gets == 1
+        streamed = b_secret == SECRET
+        # A's download ends (and commits) only after its client has the last byte.
+        assert (b_pull.first_byte < a_pull.done - 1.0) is streamed, (b_pull, a_pull)
+        warned = "answered 403; waiting for its commit instead" in b.log_path.read_text()
+        assert warned is not streamed
+
+
+SIZE = 12 * MiB
+RATE = 3 * MiB  # the download takes about 4 s
+
+
+@dataclass(frozen=True)
+class TimedPull:
+    status: int
+    body: bytes
+    first_byte: float
+    done: float
+
+    def __repr__(self) -> str:
+        return f"TimedPull({self.status}, first byte {self.first_byte:.2f}, done {self.done:.2f})"
+
+
+def timed_pull(url: str, digest: str, started: threading.Event | None = None) -> TimedPull:
+    parts: list[bytes] = []
+    first = 0.0
+    with (
+        httpx.Client(base_url=url, trust_env=False, timeout=60.0) as client,
+        client.stream("GET", f"/v2/app/blobs/{digest}", follow_redirects=True) as response,
+    ):
+        for chunk in response.iter_bytes():
+            if not parts:
+                first = time.monotonic()
+                if started is not None:
+                    started.set()
+            parts.append(chunk)
+    return TimedPull(response.status_code, b"".join(parts), first, time.monotonic())
+
+
+def spooling(mirror: MirrorProcess | Served) -> bool:
+    return scrape_metrics(mirror.url).get("mirror_fills_active", 0.0) >= 1
+
+
+def test_a_follower_on_another_host_carries_on_when_the_holder_is_killed(
+    tmp_path: Path,
+    bucket: dict[str, Any],
+    redis_db: dict[str, Any],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Replica B streams A's download from A's /_mirror/partial; A is SIGKILLed half way.
+    # B takes the download over (its lease names a dead process; whether a read of A
+    # failed first, and was logged, depends on which B noticed first) and its client gets
+    # the whole blob: the bytes it had from A, then B's own.
+    for key, value in PLAIN_HTTP.items():
+        monkeypatch.setenv(key, value)
+    data = random_bytes(SIZE, 22)
+    with serving_faulty_registry() as (upstream, faults), ExitStack() as stack:
+        digest = push(upstream, data)
+        ports = [free_port(), free_port()]
+        options: dict[str, Any] = {
+            "storage": bucket,
+            "redis": redis_db,
+            "proxy": proxy_settings(upstream),
+        }
+        clusters = [
+            {"cluster": {"advertise": f"http://127.0.0.1:{port}", "secret": SECRET}}
+            for port in ports
+        ]
+        a = stack.enter_context(
+            serve_mirror(tmp_path, ports[0], name="replica-a", extra=clusters[0], **options)
+        )
+        b = stack.enter_context(
+            run_mirror(tmp_path, name="replica-b", port=ports[1], extra=clusters[1], **options)
+        )
+        faults.mode, faults.rate = "slow", RATE
+        b_started = threading.Event()
+        with ThreadPoolExecutor(2) as pool:
+            holder = pool.submit(timed_pull, a.url, digest)
+            wait_until(lambda: spooling(a), 10, what="replica A to spool the download")
+            follower = pool.submit(timed_pull, b.url, digest, b_started)
+            assert b_started.wait(10), "B's client got no byte from A's download"
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(10)
+            with pytest.raises(httpx.TransportError):
+                holder.result(60)
+            got = follower.result(60)
+        assert (got.status, got.body) == (200, data)
+        assert faults.blob_gets == 2  # A's, cut by its death, and B's

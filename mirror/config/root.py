@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, ValidationInfo, field_validator
 
 from mirror.config.auth import AuthConfig
 from mirror.config.cache import CacheConfig
+from mirror.config.cluster import ClusterConfig
 from mirror.config.errors import ConfigError
 from mirror.config.health import HealthConfig
 from mirror.config.http import HTTPConfig, Server
@@ -55,6 +56,10 @@ class Config:
     cache: CacheConfig = setting(
         default_factory=CacheConfig, validate_default=True, doc="local metadata"
     )
+    cluster: ClusterConfig = setting(
+        default_factory=ClusterConfig,
+        doc="replicas on other hosts: followers of a download stream it from its holder",
+    )
     sync: SyncConfig | None = setting(
         default=None,
         doc="present: `mirror serve` keeps these images of the upstreams cached and fresh",
@@ -83,6 +88,34 @@ class Config:
         if not isinstance(storage, StorageConfig):
             return cache  # storage was refused; that is the problem reported
         return cache.placed(storage.root_directory)
+
+    @field_validator("cluster", mode="after")
+    @classmethod
+    def _cluster_spool(cls, cluster: ClusterConfig, info: ValidationInfo) -> ClusterConfig:
+        storage, cache, http = (info.data.get(key) for key in ("storage", "cache", "http"))
+        if (
+            cluster.advertise
+            and isinstance(storage, StorageConfig)
+            and storage.root_directory is not None
+        ):
+            raise Problem(
+                f"only object stores spool downloads for other replicas; on {storage.driver} "
+                "they share its directory's temp files",
+                ("advertise",),
+            )
+        if (
+            cluster.advertise
+            and isinstance(cache, CacheConfig)
+            and cache.ephemeral
+            and isinstance(http, HTTPConfig)
+            and http.workers > 1
+        ):
+            raise Problem(
+                "set cache.directory: each worker would spool its downloads into its own "
+                "temporary directory, and the one answering another replica may not have them",
+                ("advertise",),
+            )
+        return cluster
 
     @field_validator("sync", mode="after")
     @classmethod

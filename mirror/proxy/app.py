@@ -39,11 +39,14 @@ from mirror.proxy.call import Services
 from mirror.proxy.dashboard import dashboard_wrappers
 from mirror.proxy.lifecycle import lifecycle, needs_access_log
 from mirror.proxy.operability import operability
+from mirror.proxy.partials_api import partials_endpoint
 from mirror.proxy.upkeep import Periodic
 from mirror.registryhttp.client import DistributionClient
 from mirror.registryhttp.tls import client_tls
 from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
+from mirror.store.ingest import peerwire
+from mirror.store.ingest.remote import Cluster, Peers
 from mirror.store.store import Store
 from mirror.store.view import LocalResolver, Resolver
 from mirror.sync.filters import TagFilter
@@ -166,17 +169,19 @@ def create_app(
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     tuning: Tuning | None = None,
+    driver: StorageDriver | None = None,
 ) -> DistributionApp:
     """The application described by `config`.
 
     `transports` replaces the network for the upstreams it names (by configured name):
     tests reach in-process upstreams, and inject faults, that way. Naming an upstream
-    that is not configured is a ValueError.
+    that is not configured is a ValueError. `driver` replaces the configured storage
+    driver in the same way (tests inject store faults with it).
     """
     wiring = _Wiring()
     tuning = tuning or Tuning()
     storage = config.storage
-    driver = create_driver(storage.driver, storage.parameters)
+    driver = driver or create_driver(storage.driver, storage.parameters)
     redis = _redis_client(config, wiring)
     ops = operability(config, driver, metrics, redis=redis)
     wiring.drain_left, wiring.upstream_state = ops.shutdown.remaining, ops.upstream_state
@@ -187,6 +192,7 @@ def create_app(
         else None
     )
     content = lifecycle(config, metadata)
+    peers = _peers(config, wiring)
     store = Store(
         driver,
         delete_enabled=storage.delete_enabled,
@@ -194,6 +200,7 @@ def create_app(
         tracker=content.tracker,
         redirect=storage.redirect_enabled,
         spool_directory=os.path.join(config.cache.directory, "spool"),
+        peers=peers,
     )
     resolver: Resolver
     if config.proxy is None:
@@ -261,10 +268,24 @@ def create_app(
         metrics=metrics,
         startup=(*wiring.startup, *ops.startup, *auth.startup),
         shutdown=(*auth.shutdown, *ops.shutdown_hooks, *wiring.shutdown),
-        routes=ops.routes,
+        routes={
+            **ops.routes,
+            **({peerwire.PATH: partials_endpoint(store.blobs)} if peers is not None else {}),
+        },
         wrappers=(*ops.wrappers, *ui, *auth.wrappers),
         origins=upstream_origins(config),
     )
+
+
+def _peers(config: Config, wiring: _Wiring) -> Peers | None:
+    """The other replicas' access to this one's downloads, and its to theirs
+    (`cluster.advertise`; none without)."""
+    cluster = config.cluster
+    if not cluster.advertise:
+        return None
+    peers = Peers(Cluster(cluster.advertise, str(cluster.secret)))
+    wiring.shutdown.append(peers.aclose)
+    return peers
 
 
 def _mirror_resolver(

@@ -28,6 +28,8 @@ from mirror.store.driver import (
     RedirectURL,
     StorageDriver,
 )
+from mirror.store.ingest import peerwire
+from mirror.store.ingest.remote import Peers
 from mirror.store.ingest.staging import PartialReader, StagedWrite, Staging, staging_for
 from mirror.store.tracking import ContentTracker
 
@@ -123,10 +125,11 @@ class BlobStore:
         tracker: ContentTracker | None = None,
         redirect: bool = False,
         spool_directory: str | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self.driver = driver
         self._local = driver if isinstance(driver, LocalPath) else None
-        self._staging = staging or staging_for(driver, spool_directory)
+        self._staging = staging or staging_for(driver, spool_directory, peers)
         self._signer = driver if redirect and isinstance(driver, RedirectURL) else None
         self.tracker = tracker or ContentTracker()
 
@@ -215,6 +218,15 @@ class BlobStore:
         """Remove the partial blob at `locator` if its writer is known to be gone (its
         process died); True when it was removed. A live writer's partial stays."""
         return await self._staging.discard(paths.blob_data(digest), locator)
+
+    async def serve_partial(self, query: str, auth: str | None) -> peerwire.PeerAnswer:
+        """The answer to another replica's request for a partial blob spooled here
+        (`peerwire`): 404 unless partials are spooled and served (`Peers`)."""
+        from mirror.store.ingest.spool import SpoolStaging
+
+        if not isinstance(self._staging, SpoolStaging):
+            return peerwire.NOT_SERVED
+        return await self._staging.serve(query, auth)
 
     def purge_spool(self, older_than: float) -> int:
         """Remove the spooled partials of downloads whose process died (see SpoolStaging)."""

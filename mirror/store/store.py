@@ -9,6 +9,7 @@ from mirror.coordination.leases import Coordinator, LocalCoordinator
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
 from mirror.store.driver import PathNotFound, StorageDriver, TempFileCleanup
+from mirror.store.ingest.remote import Peers
 from mirror.store.listings import DirectoryListings, RepositoryIndex, repositories_with
 from mirror.store.manifests import ManifestCache
 from mirror.store.repository import Repository
@@ -25,6 +26,8 @@ class Store:
     storage (see `mirror.store.sessions`): the default, a `LocalCoordinator`, is right
     only when this is the one `Store` on the storage; workers and processes sharing it
     need a `FileCoordinator` on a directory they share, replicas on other hosts Redis.
+    `peers` (replicas on other hosts, `cluster.advertise`) read the partial blobs of this
+    store's downloads, and this store reads theirs (`mirror.store.ingest.remote`).
     `tracker` tells an online garbage collection and eviction what the store uses
     (`mirror.store.tracking`); the default tells nobody.
     """
@@ -40,11 +43,16 @@ class Store:
         tracker: ContentTracker | None = None,
         redirect: bool = False,
         spool_directory: str | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self.driver = driver
         self.tracker = tracker or ContentTracker()
         self.blobs = BlobStore(
-            driver, tracker=self.tracker, redirect=redirect, spool_directory=spool_directory
+            driver,
+            tracker=self.tracker,
+            redirect=redirect,
+            spool_directory=spool_directory,
+            peers=peers,
         )
         self.delete_enabled = delete_enabled
         self._manifest_cache = ManifestCache()

@@ -29,7 +29,6 @@ from mirror.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
-    SizeInvalid,
 )
 from mirror.store import paths
 from mirror.store.blobs import BlobInfo
@@ -109,18 +108,10 @@ class PartUploadStore(UploadStore):
         current = await self._current_at(upload_id, start)
         hasher = await self._hasher(upload_id, "sha256", current.size)
         writer = await self._driver.writer(paths.upload_part(self.name, upload_id, current.size))
-        written = 0
         try:
-            async for chunk in body:
-                if chunk:
-                    await writer.write(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    written += len(chunk)
-            if length is not None and written != length:
-                raise SizeInvalid(f"chunk has {written} bytes, Content-Length said {length}")
-            if lease.lost:
-                raise self._busy(upload_id)
+            written = await self._write_chunk(
+                writer, body, hasher=hasher, length=length, lease=lease, upload_id=upload_id
+            )
             if written:
                 await writer.commit()
         finally:

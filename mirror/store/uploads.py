@@ -35,12 +35,18 @@ from mirror.errors import (
 )
 from mirror.store import links, paths
 from mirror.store.blobs import BlobInfo
-from mirror.store.driver import FileBusy, PathNotFound, StorageDriver
+from mirror.store.driver import FileBusy, FileWriter, PathNotFound, StorageDriver
 from mirror.store.faults import storage_faults
 from mirror.store.repo_blobs import RepositoryBlobs
 from mirror.store.sessions import UploadSessions
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class _Updating(Protocol):
+    """A hash being computed (a digest's, or one whose state can be saved)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,18 +180,10 @@ class UploadStore:
             writer = await self._driver.writer(paths.upload_data(self.name, upload_id), append=True)
         except FileBusy:
             raise self._busy(upload_id) from None
-        written = 0
         try:
-            async for chunk in body:
-                if chunk:
-                    await writer.write(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    written += len(chunk)
-            if length is not None and written != length:
-                raise SizeInvalid(f"chunk has {written} bytes, Content-Length said {length}")
-            if lease.lost:
-                raise self._busy(upload_id)
+            await self._write_chunk(
+                writer, body, hasher=hasher, length=length, lease=lease, upload_id=upload_id
+            )
             await writer.commit()
         except BaseException:
             await writer.cancel()
@@ -210,6 +208,32 @@ class UploadStore:
         key = (self.name, self._check_id(upload_id))
         with storage_faults():
             return await self._finish(key, digest, body, length)
+
+    async def _write_chunk(
+        self,
+        writer: FileWriter,
+        body: AsyncIterable[bytes],
+        *,
+        hasher: _Updating | None,
+        length: int | None,
+        lease: Lease,
+        upload_id: str,
+    ) -> int:
+        """Stream `body` into `writer`, hashing it on the way; the bytes written. Raises
+        SizeInvalid when they are not the `length` the request said, UploadBusy when the
+        session's lease was lost meanwhile. Committing or cancelling is the caller's."""
+        written = 0
+        async for chunk in body:
+            if chunk:
+                await writer.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                written += len(chunk)
+        if length is not None and written != length:
+            raise SizeInvalid(f"chunk has {written} bytes, Content-Length said {length}")
+        if lease.lost:
+            raise self._busy(upload_id)
+        return written
 
     async def _finish(
         self,

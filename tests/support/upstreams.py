@@ -25,6 +25,7 @@ from mirror.coordination.metadata import MetadataStore
 from mirror.metrics import MetricsRegistry
 from mirror.proxy.app import Tuning, create_app, standalone_app
 from mirror.proxy.asgi import DistributionApp
+from mirror.store.driver import StorageDriver
 from mirror.store.drivers import create_driver
 from mirror.store.store import Store
 from mirror.upstream.api import Upstream, UpstreamDecorator
@@ -224,10 +225,11 @@ def make_rig(
     blob_rate_window: float | None = None,
     prefetch: bool = True,
     timeouts: dict[str, object] | None = None,
+    storage_driver: StorageDriver | None = None,
 ) -> MirrorRig:
     """A mirror built by `create_app` from configuration, in front of an in-process
     upstream. Its start-up hooks (periodic upkeep) are not run; `aclose()` runs its
-    shut-down hooks."""
+    shut-down hooks. `storage_driver` replaces the configured one (`driver`)."""
     upstream_app = standalone_app(create_driver("inmemory", {}), delete_enabled=True)
     transport = FaultyTransport(httpx.ASGITransport(app=upstream_app))
     metrics = MetricsRegistry()
@@ -257,6 +259,7 @@ def make_rig(
         metrics,
         transports={name: transport},
         tuning=tuning,
+        driver=storage_driver,
     )
     return MirrorRig(
         upstream=httpx.AsyncClient(

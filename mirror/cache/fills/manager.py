@@ -221,6 +221,7 @@ class FillManager:
             fill.fail(exc)
             if not isinstance(exc, Exception):
                 raise
+            log.warning("download of %s failed: %s", fill.digest, exc)
         finally:
             if self._fills.get(fill.digest) is fill:
                 del self._fills[fill.digest]
@@ -303,7 +304,12 @@ class FillManager:
                 if fill.state is FillState.PENDING:
                     partial = await self._announced(fill)
                 if partial is not None:
-                    progress = await partial.progress()
+                    try:
+                        progress = await partial.progress()
+                    except PartialGone:  # out of reach: wait for the commit
+                        await partial.aclose()
+                        partial = None
+                        continue
                     if progress.available > fill.flushed:
                         fill.on_disk(progress.available)
                         fill.notify()

@@ -10,8 +10,12 @@ the writer died (`discard`); the spool file is removed at the commit or the canc
 readers read on through their descriptor), so the disk holds each blob only while it is
 being downloaded.
 
-Another host cannot open the spool file: there the locator is unknown (PartialGone), and
-its followers wait for the commit, still without a second upstream download.
+Another host cannot open the spool file. With `cluster.advertise` (`Peers`), the locator
+also names the replica that writes it (``spool:<token>@<its URL>``), and a follower on
+another host reads the spool file from that replica over its internal route
+(`remote.RemoteReader`); without, or when the holder cannot be reached, the locator is
+unknown there (PartialGone) and its followers wait for the commit, still without a
+second upstream download.
 """
 
 from __future__ import annotations
@@ -27,34 +31,43 @@ from typing import Final
 from anyio import to_thread
 
 from mirror.store.driver import FileWriter, PathNotFound, StorageDriver, StorageDriverError
+from mirror.store.ingest import peerwire
 from mirror.store.ingest.files import FdReader
-from mirror.store.ingest.staging import PartialGone, PartialState
+from mirror.store.ingest.remote import Peers
+from mirror.store.ingest.staging import PartialGone, PartialReader, PartialState
 
 _PREFIX: Final = "spool:"
 _TOKEN: Final = re.compile(r"[0-9a-f]{32}")
-_SUFFIX: Final = ".part"
+_SUFFIX: Final = peerwire.SUFFIX
 THREAD_WRITE_BYTES: Final = 256 * 1024
 
 
 class SpoolStaging:
     """`Staging` for drivers without local files (see the module docstring)."""
 
-    def __init__(self, driver: StorageDriver, directory: str) -> None:
+    def __init__(self, driver: StorageDriver, directory: str, peers: Peers | None = None) -> None:
         self._driver = driver
         self._directory = directory
+        self._peers = peers
 
-    def _file(self, path: str, locator: str) -> str:
-        """The spool file of `locator`, named after `path` too: a locator opens only the
-        partial of the object it was handed out for."""
-        token = locator.removeprefix(_PREFIX)
+    def _name(self, path: str, locator: str) -> tuple[str, str | None]:
+        """The spool file's name of `locator`, named after `path` too (a locator opens
+        only the partial of the object it was handed out for), and the URL of the replica
+        that writes it, if the locator names one."""
+        token, _, holder = locator.removeprefix(_PREFIX).partition("@")
         if not locator.startswith(_PREFIX) or not _TOKEN.fullmatch(token):
             raise PartialGone(f"not a spooled partial: {locator[:200]!r}")
         named = hashlib.sha256(path.encode()).hexdigest()[:32]
-        return os.path.join(self._directory, f"{named}-{token}{_SUFFIX}")
+        return f"{named}-{token}", holder or None
+
+    def _file(self, path: str, locator: str) -> str:
+        return os.path.join(self._directory, self._name(path, locator)[0] + _SUFFIX)
 
     async def create(self, path: str) -> _SpoolWrite:
         os.makedirs(self._directory, exist_ok=True)
         locator = _PREFIX + secrets.token_hex(16)
+        if self._peers is not None:
+            locator += "@" + self._peers.cluster.advertise
         spool = self._file(path, locator)
         fd = os.open(spool, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -66,13 +79,25 @@ class SpoolStaging:
             raise
         return _SpoolWrite(writer, fd, spool, locator)
 
-    async def open(self, path: str, locator: str) -> _SpoolReader:
-        spool = self._file(path, locator)
+    async def open(self, path: str, locator: str) -> PartialReader:
+        """The spool file on this host, else (with `Peers`) the one of the replica the
+        locator names."""
+        name, holder = self._name(path, locator)
+        spool = os.path.join(self._directory, name + _SUFFIX)
         try:
             fd = os.open(spool, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise PartialGone(f"no partial {locator} on this host") from None
+            peers = self._peers
+            if peers is None or holder is None or not peers.reaches(holder):
+                raise PartialGone(f"no partial {locator[:200]} on this host") from None
+            return await peers.open(holder, name, self._driver, path)
         return _SpoolReader(fd, spool, self._driver, path)
+
+    async def serve(self, query: str, auth: str | None) -> peerwire.PeerAnswer:
+        """This host's answer to another replica's request for a partial (`peerwire`)."""
+        if self._peers is None:
+            return peerwire.NOT_SERVED
+        return await peerwire.answer(self._directory, self._peers.cluster.secret, query, auth)
 
     async def discard(self, path: str, locator: str) -> bool:
         try:

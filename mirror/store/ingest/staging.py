@@ -11,7 +11,8 @@ Implementations (chosen per driver by `staging_for`):
 - `FileStaging` (drivers with local files): the partial is the driver's own hidden temp
   file next to the blob, renamed over it at the commit; processes on the host share it.
 - `SpoolStaging` (object stores, given a local directory): writes go through the driver's
-  writer and into a spool file that every process of the host reads, whatever the size.
+  writer and into a spool file that every process of the host reads, whatever the size;
+  given `Peers` (`cluster.advertise`), replicas on other hosts read it over HTTP too.
 - `MemoryStaging` (any other driver, or without a directory): writes go through the
   driver's writer and are kept in memory, up to a bound, for the readers of this process.
 """
@@ -20,10 +21,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from mirror.store.driver import CHUNK_SIZE as _CHUNK_SIZE
 from mirror.store.driver import LocalPath, StorageDriver
+
+if TYPE_CHECKING:
+    from mirror.store.ingest.remote import Peers
 
 # What writers buffer and readers read at once: the batch size for writers of partials.
 CHUNK_SIZE: Final = _CHUNK_SIZE
@@ -99,7 +103,9 @@ class PartialReader(Protocol):
         ...
 
     async def progress(self) -> PartialProgress:
-        """How many bytes are readable now, and whether the write goes on."""
+        """How many bytes are readable now, and whether the write goes on. Raises
+        PartialGone when the partial can no longer be reached (another replica's that
+        went away): then wait for the commit."""
         ...
 
     async def aclose(self) -> None:
@@ -129,8 +135,11 @@ class Staging(Protocol):
         ...
 
 
-def staging_for(driver: StorageDriver, spool_directory: str | None = None) -> Staging:
-    """The staging that fits `driver` (see the module docstring)."""
+def staging_for(
+    driver: StorageDriver, spool_directory: str | None = None, peers: Peers | None = None
+) -> Staging:
+    """The staging that fits `driver` (see the module docstring); `peers` serve and read
+    the spool files of other replicas."""
     if isinstance(driver, LocalPath):
         from mirror.store.ingest.files import FileStaging
 
@@ -138,7 +147,7 @@ def staging_for(driver: StorageDriver, spool_directory: str | None = None) -> St
     if spool_directory is not None:
         from mirror.store.ingest.spool import SpoolStaging
 
-        return SpoolStaging(driver, spool_directory)
+        return SpoolStaging(driver, spool_directory, peers)
     from mirror.store.ingest.memory import MemoryStaging
 
     return MemoryStaging(driver)
