@@ -16,7 +16,7 @@ import secrets
 from anyio.lowlevel import checkpoint
 
 from mirror.store.driver import FileWriter, StorageDriver, StorageDriverError
-from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
+from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState, cut
 
 KEEP = 64 * 1024 * 1024
 
@@ -142,10 +142,7 @@ class _MemoryReader:
         await checkpoint()  # a read yields to the loop, as one from a file would
         if self._pieces is None:
             raise StorageDriverError("the partial reader is closed")
-        data = self._pieces.read(offset, size)
-        if len(data) <= piece:
-            return [data] if data else []
-        return [data[start : start + piece] for start in range(0, len(data), piece)]
+        return cut(self._pieces.read(offset, size), piece)
 
     async def progress(self) -> PartialProgress:
         if self._pieces is None:

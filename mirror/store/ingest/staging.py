@@ -113,6 +113,13 @@ class PartialReader(Protocol):
         ...
 
 
+def cut(data: bytes, piece: int) -> list[bytes]:
+    """`data` as `PartialReader.read` returns it: pieces of at most `piece` bytes."""
+    if len(data) <= piece:
+        return [data] if data else []
+    return [data[start : start + piece] for start in range(0, len(data), piece)]
+
+
 class Staging(Protocol):
     """Where a store keeps partial blobs."""
 
