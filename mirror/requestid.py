@@ -9,7 +9,6 @@ lines carry the id of the request that caused them. A client may send its own id
 from __future__ import annotations
 
 import re
-import uuid
 from contextvars import ContextVar, Token
 from typing import Final
 
@@ -28,6 +27,8 @@ def sane(value: str | None) -> str | None:
 
 
 def new() -> str:
+    import uuid  # here: the client verbs read ids (current) but never make one
+
     return str(uuid.uuid4())
 
 

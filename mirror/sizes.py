@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
 
 _UNITS = {
     "": 1,
@@ -64,6 +63,8 @@ def parse_size(value: object) -> int:
     match = _SIZE.fullmatch(value.strip())
     if match is None:
         raise ValueError(f"not a size: {value!r}")
+    from decimal import Decimal, InvalidOperation  # here: only a size given as text needs it
+
     try:
         number = Decimal(match.group(1))
     except InvalidOperation:  # pragma: no cover - the pattern only admits decimals

@@ -147,6 +147,20 @@ class Manifest:
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, len(self.raw))
 
+    def referrer_descriptor(self) -> Descriptor:
+        """This manifest's entry in a referrers list (the referrers API's answer, the
+        fallback tag's index): artifactType falls back to the config's media type."""
+        artifact_type = self.artifact_type
+        if artifact_type is None and self.media_type in IMAGE_TYPES and self.config:
+            artifact_type = self.config.media_type
+        return Descriptor(
+            media_type=self.media_type,
+            digest=self.digest,
+            size=len(self.raw),
+            artifact_type=artifact_type,
+            annotations=self.annotations,
+        )
+
     @classmethod
     def parse(
         cls, raw: bytes, content_type: str | None = None, digest: Digest | None = None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mirror.client.copy import parse_platform, pick_platform
 from mirror.client.credentials import DOCKER_HUB_KEY, Credentials, lookup
 from mirror.client.errors import CredentialsError, PlatformMissing, ReferenceInvalid
 from mirror.client.locations import Location
+from mirror.client.platforms import parse_platform, pick_platform
 from mirror.client.refs import ImageRef
 from mirror.digests import Digest
 from mirror.types import OCI_INDEX, OCI_MANIFEST, Manifest
@@ -164,6 +164,31 @@ def test_credential_helpers(tmp_path: Path) -> None:
     # The store knows nothing of quay.io: the auths entry is used.
     assert lookup("quay.io", config, runner=runner) == Credentials("q", "w")
     assert asked[0] == (["docker-credential-pass", "get"], "ghcr.io")
+
+
+def test_identity_tokens_from_auths_and_helpers(tmp_path: Path) -> None:
+    def runner(command: list[str], stdin: str) -> str | None:
+        if stdin == "helped.example":
+            return json.dumps({"ServerURL": stdin, "Username": "<token>", "Secret": "rt-h"})
+        return None
+
+    config = write(
+        tmp_path / "config.json",
+        {
+            "credHelpers": {"helped.example": "store"},
+            "auths": {
+                # as docker writes it: the user (no password) in `auth`, beside the token
+                "acr.example": {"auth": b64("00000000-0000:"), "identitytoken": "rt-a"},
+                "bare.example": {"identitytoken": "rt-b"},
+                "named.example": {"username": "carol", "identitytoken": "rt-c"},
+            },
+        },
+    )
+    assert lookup("acr.example", config) == Credentials.token("rt-a", "00000000-0000")
+    assert lookup("bare.example", config) == Credentials("", "", "rt-b")
+    assert lookup("named.example", config) == Credentials.token("rt-c", "carol")
+    assert lookup("helped.example", config, runner=runner) == Credentials.token("rt-h")
+    assert "rt-a" not in repr(lookup("acr.example", config))
 
 
 def test_broken_config_is_one_clear_error(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from mirror.cache.fills.fill import Fill
 from mirror.cache.fills.follow import follow
 from mirror.digests import Digest
+from mirror.proxy.blobresponse import SEND_PIECE
 from mirror.store.blobs import BlobIngest, BlobStore
 from mirror.store.drivers import create_driver
 from mirror.store.ingest.memory import MemoryStaging
@@ -63,6 +64,20 @@ async def test_reader_follows_growth_and_waits_for_verification(blobs: BlobStore
     fill.verified(ingest.size)
     await asyncio.wait_for(task, 5)
     assert b"".join(got) == DATA
+    await ingest.commit()
+
+
+async def test_partial_reads_come_in_pieces_the_server_sends_uncut(blobs: BlobStore) -> None:
+    """Bytes read from the partial reach the server in pieces of at most SEND_PIECE, so
+    none is copied to be cut (and their buffers stay under the mmap threshold)."""
+    fill, ingest = await started(blobs)
+    await write(fill, ingest, DATA)
+    await ingest.verify(len(DATA))
+    fill.verified(ingest.size)
+    got: list[bytes] = []
+    await collect(follow(fill, 5, len(DATA), blobs, 0.01), got)
+    assert b"".join(got) == DATA[5:]
+    assert max(map(len, got)) == SEND_PIECE
     await ingest.commit()
 
 

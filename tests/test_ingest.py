@@ -52,12 +52,16 @@ async def listed(blobs: BlobStore, path: str) -> list[str]:
         return []
 
 
+PIECE = 64 * 1024
+
+
 async def read_all(reader: PartialReader) -> bytes:
     parts: list[bytes] = []
     offset = 0
-    while chunk := await reader.read(offset, CHUNK_SIZE):
-        parts.append(chunk)
-        offset += len(chunk)
+    while pieces := await reader.read(offset, CHUNK_SIZE, PIECE):
+        assert all(0 < len(piece) <= PIECE for piece in pieces)
+        parts.extend(pieces)
+        offset += sum(map(len, pieces))
     return b"".join(parts)
 
 
@@ -204,8 +208,8 @@ async def test_memory_partials_show_every_write_and_stay_in_the_process() -> Non
     await ingest.write(b"abc")
     assert await read_all(reader) == b"abc"
     await ingest.write(b"def")
-    assert await reader.read(1, 4) == b"bc"
-    assert await reader.read(3, 100) == b"def"
+    assert await reader.read(1, 4, 2) == [b"bc"]
+    assert await reader.read(3, 100, 2) == [b"de", b"f"]
     with pytest.raises(PartialGone):
         await theirs.open_partial(DIGEST, ingest.locator)
     await ingest.cancel()
@@ -269,10 +273,10 @@ async def test_memory_keeps_only_so_much() -> None:
     ingest = await blobs.ingest(DIGEST)
     reader = await blobs.open_partial(DIGEST, ingest.locator)
     await ingest.write(DATA[:CHUNK_SIZE])
-    assert await reader.read(0, 10) == DATA[:10]
+    assert await reader.read(0, 10, 10) == [DATA[:10]]
     await ingest.write(DATA[CHUNK_SIZE:])  # past what is kept: the pieces go
     with pytest.raises(PartialGone):
-        await reader.read(0, 10)
+        await reader.read(0, 10, 10)
     with pytest.raises(PartialGone):
         await blobs.open_partial(DIGEST, ingest.locator)
     await ingest.commit(len(DATA))

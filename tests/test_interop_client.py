@@ -5,16 +5,19 @@ itself), an index with two platforms, existing blobs skipped, `--platform`, Basi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
+import httpx
 import pytest
 
 from mirror.auth.policyfile import parse_policy_yaml
@@ -263,6 +266,12 @@ def test_a_killed_copy_names_nothing_and_a_rerun_finishes(setup: Setup, tmp_path
     assert raw(f"oci:{out}:v1") == image.manifest
 
 
+def skopeo_reads(ref: str, creds: str, out: Path, digest: str) -> None:
+    """skopeo, logged in with `creds`, copies `ref` to a layout with `digest`."""
+    skopeo.copy(ref, f"oci:{out}:v1", extra_args=[f"--src-creds={creds}"], all_images=True)
+    assert layout_digest(out, "v1") == digest
+
+
 def test_basic_auth_from_flags_and_docker_config(setup: Setup, tmp_path: Path) -> None:
     auth = {"htpasswd": {"realm": "basic-realm", "path": str(htpasswd(tmp_path / "htpasswd"))}}
     source = f"oci:{setup.image.layout}:latest"
@@ -282,17 +291,14 @@ def test_basic_auth_from_flags_and_docker_config(setup: Setup, tmp_path: Path) -
             env={"DOCKER_CONFIG": str(config)},
         )
         assert layout_digest(tmp_path / "out", "v1") == setup.image.digest
-        extra = ["--src-creds=alice:wonderland"]
-        skopeo.copy(
-            reg.ref("team/app", "v1"),
-            f"oci:{tmp_path / 'check'}:v1",
-            extra_args=extra,
-            all_images=True,
+        skopeo_reads(
+            reg.ref("team/app", "v1"), "alice:wonderland", tmp_path / "check", setup.image.digest
         )
-        assert layout_digest(tmp_path / "check", "v1") == setup.image.digest
 
 
-def test_the_token_flow(setup: Setup, tmp_path: Path) -> None:
+@contextmanager
+def token_registry(tmp_path: Path) -> Iterator[tuple[RegistryProcess, str]]:
+    """docker-registry behind the mirror's token service (POLICY's users); and its URL."""
     service = create_token_service(
         issuer="mirror-token-service",
         service="registry.test",
@@ -308,25 +314,48 @@ def test_the_token_flow(setup: Setup, tmp_path: Path) -> None:
             "rootcertbundle": str(tmp_path / "keys" / "token-cert.pem"),
         }
         with run_reference_registry(tmp_path / "reg", auth={"token": block}) as reg:
-            source = f"oci:{setup.image.layout}:latest"
-            copy("--dest-creds", "alice:wonderland", source, reg.ref("team/app", "v1"))
-            copy(
-                "--creds", "alice:wonderland", reg.ref("team/app", "v1"), reg.ref("team/copy", "v1")
-            )
-            denied = mirror_copy("--dest-creds", "bob:builder", source, reg.ref("team/bobs", "v1"))
-            assert denied.returncode == 1 and "unauthorized" in denied.stderr, denied.stderr
-            listed = mirror_cli(
-                "ls", "--insecure", "--creds", "bob:builder", f"{reg.host}/team/copy"
-            )
-            assert listed.stdout.split() == ["v1"], listed.stderr
-            extra = ["--src-creds=bob:builder"]
-            skopeo.copy(
-                reg.ref("team/copy", "v1"),
-                f"oci:{tmp_path / 'check'}:v1",
-                extra_args=extra,
-                all_images=True,
-            )
-            assert layout_digest(tmp_path / "check", "v1") == setup.image.digest
+            yield reg, url
+
+
+def test_the_token_flow(setup: Setup, tmp_path: Path) -> None:
+    with token_registry(tmp_path) as (reg, _):
+        source = f"oci:{setup.image.layout}:latest"
+        copy("--dest-creds", "alice:wonderland", source, reg.ref("team/app", "v1"))
+        copy("--creds", "alice:wonderland", reg.ref("team/app", "v1"), reg.ref("team/copy", "v1"))
+        denied = mirror_copy("--dest-creds", "bob:builder", source, reg.ref("team/bobs", "v1"))
+        assert denied.returncode == 1 and "unauthorized" in denied.stderr, denied.stderr
+        listed = mirror_cli("ls", "--insecure", "--creds", "bob:builder", f"{reg.host}/team/copy")
+        assert listed.stdout.split() == ["v1"], listed.stderr
+        skopeo_reads(
+            reg.ref("team/copy", "v1"), "bob:builder", tmp_path / "check", setup.image.digest
+        )
+
+
+def test_an_identity_token_from_the_docker_config(setup: Setup, tmp_path: Path) -> None:
+    """`docker login` against an OAuth token server keeps a refresh token
+    (`identitytoken`); the copy trades it for access tokens (the refresh_token grant)."""
+    config = tmp_path / "docker"
+    config.mkdir()
+    with token_registry(tmp_path) as (reg, url):
+        offline = httpx.get(
+            f"{url}/token",
+            params={"service": "registry.test", "offline_token": "true", "client_id": "t"},
+            auth=("alice", USERS["alice"]),
+        )
+        refresh = offline.json()["refresh_token"]
+        entry = {"auth": base64.b64encode(b"alice:").decode(), "identitytoken": refresh}
+        (config / "config.json").write_text(json.dumps({"auths": {reg.host: entry}}))
+        env = {"DOCKER_CONFIG": str(config)}
+        source = f"oci:{setup.image.layout}:latest"
+        copy(source, reg.ref("team/app", "v1"), env=env)
+        skopeo_reads(
+            reg.ref("team/app", "v1"), "alice:wonderland", tmp_path / "check", setup.image.digest
+        )
+        entry["identitytoken"] = "not-a-refresh-token"
+        (config / "config.json").write_text(json.dumps({"auths": {reg.host: entry}}))
+        refused = mirror_copy(source, reg.ref("team/other", "v1"), env=env)
+        assert refused.returncode == 1 and "unauthorized" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_docker_media_keep_their_digests_through_a_layout(setup: Setup, tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ CONFIG_READERS = (
     "mirror.proxy.authenticating",
     # ... and for the dashboard (http.ui).
     "mirror.proxy.dashboard",
-    "mirror.__main__",
+    "mirror.commands.servercli",
     "mirror.server",
     "mirror.config",
     "mirror.commands.archive",

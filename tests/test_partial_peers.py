@@ -73,14 +73,16 @@ async def test_a_follower_streams_the_holders_partial_then_reads_the_commit(
     assert (progress.available, progress.state) == (CHUNK_SIZE + 3, PartialState.WRITING)
     await ingest.write(DATA[CHUNK_SIZE + 3 :])
     assert (await reader.progress()).available == len(DATA)  # the poll sees it grow
-    assert await reader.read(CHUNK_SIZE + 3, len(DATA)) == DATA[CHUNK_SIZE + 3 :]
+    rest = await reader.read(CHUNK_SIZE + 3, len(DATA), CHUNK_SIZE)
+    assert [len(piece) for piece in rest] == [CHUNK_SIZE, 2]
+    assert b"".join(rest) == DATA[CHUNK_SIZE + 3 :]
     await ingest.commit(len(DATA))
     # The holder's spool file is gone: the store (shared) says the blob is committed.
     while (progress := await reader.progress()).state is PartialState.WRITING:
         pass
     assert progress.state is PartialState.COMMITTED
     with pytest.raises(PartialGone):
-        await reader.read(0, 10)
+        await reader.read(0, 10, 10)
     with pytest.raises(PartialGone):  # a new follower reads the stored blob instead
         await replicas.b.open_partial(DIGEST, ingest.locator)
     await reader.aclose()
@@ -160,14 +162,14 @@ async def test_a_holder_that_goes_away_mid_download_is_gone_not_an_error(
     ingest = await replicas.a.ingest(DIGEST)
     await ingest.write(DATA[:100])
     reader = await replicas.b.open_partial(DIGEST, ingest.locator)
-    assert await reader.read(0, 100) == DATA[:100]
+    assert await reader.read(0, 100, 64) == [DATA[:64], DATA[64:100]]
 
     replicas.b_peers._transport = httpx.MockTransport(refuse)
     replicas.b_peers._client = None  # the next request dials again
     with pytest.raises(PartialGone):
         await reader.progress()
     with pytest.raises(PartialGone):
-        await reader.read(100, 10)
+        await reader.read(100, 10, 10)
     await reader.aclose()
     await ingest.cancel()
 

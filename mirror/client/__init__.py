@@ -6,7 +6,8 @@
         manifest = await registry.get_manifest("team/app", "v1")
 
 `Registry` (async) and `SyncRegistry` (blocking) speak to one registry host;
-`copy_image` copies between `RegistrySource`/`LayoutSource` and a destination.
+`copy_image` copies between `endpoints.RegistrySource`/`layout.LayoutSource` and a
+destination (`referrers=True`: with the image's referrers, see `referrers`).
 Registry failures are `mirror.registryhttp.errors.UpstreamError`s, the client's own
 are `ClientError`s.
 """

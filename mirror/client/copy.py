@@ -9,6 +9,10 @@ manifests are copied byte for byte. Every byte read is verified against its dige
 destination registry at the end of each upload); the destination names the image
 only once everything it references is in place, so a cut copy leaves nothing that
 points at missing or partial content.
+
+With `referrers`, the manifests whose `subject` is a copied manifest (signatures,
+SBOMs; see `referrers`) are copied after the image, with what they reference, and
+their own referrers in turn, digests kept.
 """
 
 from __future__ import annotations
@@ -18,18 +22,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from mirror.client.errors import LayoutError, PlatformMissing
-from mirror.client.layout import LayoutDestination
-from mirror.client.refs import ImageRef
-from mirror.client.registry import Pushed, Registry, RemoteManifest
+from mirror.client.errors import LayoutError
+from mirror.client.platforms import pick_platform, platform_text
+from mirror.client.registry import Pushed, RemoteManifest
 from mirror.digests import Digest
 from mirror.errors import ManifestInvalid, Unsupported
-from mirror.registryhttp.errors import UpstreamNotFound
 from mirror.types import Descriptor, Manifest
 
 T = TypeVar("T")
 DEFAULT_JOBS = 6
 MAX_DEPTH = 4
+MAX_REFERRER_DEPTH = 8  # a signature of an attestation of an SBOM ... is deep enough
 
 
 class Progress(Protocol):
@@ -68,6 +71,7 @@ class Source(Protocol):
 
     async def root(self) -> RemoteManifest: ...
     async def manifest(self, digest: Digest) -> RemoteManifest: ...
+    async def referrers(self, subject: Digest) -> list[Descriptor]: ...
     def blob(self, descriptor: Descriptor, offset: int = 0) -> AsyncIterator[bytes]: ...
     async def aclose(self) -> None: ...
 
@@ -83,114 +87,12 @@ class Destination(Protocol):
         True when it was written, False when the destination had it."""
         ...
 
+    async def put_referrer(self, manifest: RemoteManifest, subject: Digest) -> None:
+        """Store a manifest whose subject is `subject` so the destination lists it."""
+        ...
+
     async def commit(self) -> None: ...
     async def abort(self) -> None: ...
-
-
-class RegistrySource:
-    def __init__(self, registry: Registry, ref: ImageRef) -> None:
-        self._registry = registry
-        self._ref = ref
-        self.name = str(ref)
-
-    @property
-    def tag(self) -> str | None:
-        return self._ref.tag
-
-    @property
-    def registry_repo(self) -> tuple[str, str]:
-        return (self._registry.host, self._ref.repository)
-
-    async def root(self) -> RemoteManifest:
-        return await self._registry.get_manifest(self._ref.repository, self._ref.reference)
-
-    async def manifest(self, digest: Digest) -> RemoteManifest:
-        return await self._registry.get_manifest(self._ref.repository, str(digest))
-
-    async def blob(self, descriptor: Descriptor, offset: int = 0) -> AsyncIterator[bytes]:
-        registry, repo = self._registry, self._ref.repository
-        async with await registry.open_blob(repo, descriptor.digest, offset) as body:
-            async for chunk in body:
-                yield chunk
-
-    async def aclose(self) -> None:
-        pass
-
-
-class RegistryDestination:
-    def __init__(self, registry: Registry, ref: ImageRef, *, chunk_size: int | None = None):
-        self._registry = registry
-        self._ref = ref
-        self._chunk_size = chunk_size
-        self.name = str(ref)
-
-    async def put_blob(
-        self, descriptor: Descriptor, source: Source, opener: Callable[[int], AsyncIterator[bytes]]
-    ) -> Pushed:
-        mount_from: list[str] = []
-        origin = source.registry_repo
-        if origin is not None and origin[0] == self._registry.host:
-            mount_from.append(origin[1])
-        return await self._registry.push_blob(
-            self._ref.repository,
-            descriptor.digest,
-            descriptor.size,
-            opener,
-            chunk_size=self._chunk_size,
-            mount_from=mount_from,
-        )
-
-    async def put_manifest(self, manifest: RemoteManifest, tag: str | None, *, root: bool) -> bool:
-        repo = self._ref.repository
-        if tag is None:
-            try:
-                head = await self._registry.head_manifest(repo, str(manifest.digest))
-            except UpstreamNotFound:
-                head = None
-            if head is not None:
-                return False
-        await self._registry.put_manifest(
-            repo, tag or str(manifest.digest), manifest.raw, manifest.media_type
-        )
-        return True
-
-    async def commit(self) -> None:
-        pass
-
-    async def abort(self) -> None:
-        pass
-
-
-class LayoutWriter:
-    """A `Destination` over a layout directory (or an archive's working directory)."""
-
-    def __init__(self, layout: LayoutDestination) -> None:
-        self._layout = layout
-        self.name = layout.name
-
-    async def put_blob(
-        self, descriptor: Descriptor, source: Source, opener: Callable[[int], AsyncIterator[bytes]]
-    ) -> Pushed:
-        if await self._layout.has(descriptor):
-            return Pushed.PRESENT
-        await self._layout.write(descriptor, opener(0))
-        return Pushed.UPLOADED
-
-    async def put_manifest(self, manifest: RemoteManifest, tag: str | None, *, root: bool) -> bool:
-        descriptor = manifest.descriptor()
-        written = False
-        if not await self._layout.has(descriptor):
-            await self._layout.write_bytes(descriptor, manifest.raw)
-            written = True
-        if root:
-            self._layout.name_image(descriptor, tag)
-        return written
-
-    async def commit(self) -> None:
-        await self._layout.commit()
-
-    async def abort(self) -> None:
-        await self._layout.abort()
 
 
 @dataclass(slots=True)
@@ -204,6 +106,7 @@ class CopyResult:
     platform: str | None = None
     manifests: int = 0
     manifests_written: int = 0
+    referrers: int = 0  # manifests copied as referrers (their index children included)
     blobs: int = 0
     uploaded: int = 0
     present: int = 0
@@ -221,6 +124,7 @@ class CopyResult:
             "tag": self.tag,
             "platform": self.platform,
             "manifests": self.manifests,
+            "referrers": self.referrers,
             "blobs": {
                 "total": self.blobs,
                 "uploaded": self.uploaded,
@@ -229,39 +133,6 @@ class CopyResult:
             },
             "bytes": self.bytes,
         }
-
-
-def parse_platform(text: str) -> tuple[str, str, str | None]:
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise PlatformMissing(f"platform {text!r} is not OS/ARCH[/VARIANT]")
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
-
-
-def platform_text(platform: dict[str, object] | None) -> str:
-    if not platform:
-        return "unknown"
-    parts = [str(platform.get("os", "?")), str(platform.get("architecture", "?"))]
-    if platform.get("variant"):
-        parts.append(str(platform["variant"]))
-    return "/".join(parts)
-
-
-def pick_platform(index: Manifest, wanted: str) -> Descriptor:
-    os_name, arch, variant = parse_platform(wanted)
-    for child in index.manifests:
-        p = child.platform or {}
-        if p.get("os") != os_name or p.get("architecture") != arch:
-            continue
-        have = p.get("variant")
-        if (
-            variant is None
-            or have == variant
-            or (arch == "arm64" and {have, variant} <= {None, "v8"})
-        ):
-            return child
-    offered = ", ".join(platform_text(c.platform) for c in index.manifests) or "none"
-    raise PlatformMissing(f"the index has no {wanted} image (it has: {offered})")
 
 
 def _parse(manifest: RemoteManifest, where: str) -> Manifest:
@@ -279,9 +150,11 @@ async def copy_image(
     platform: str | None = None,
     jobs: int = DEFAULT_JOBS,
     progress: Progress | None = None,
+    referrers: bool = False,
 ) -> CopyResult:
     """Copy the image `source` names to `destination` under `tag` (default: the source's
-    tag; with neither, by digest only). Raises UpstreamError, ClientError."""
+    tag; with neither, by digest only), and with `referrers` the referrers of every
+    manifest copied. Raises UpstreamError, ClientError."""
     progress = progress or NoProgress()
     root = await source.root()
     parsed = _parse(root, source.name)
@@ -295,10 +168,7 @@ async def copy_image(
     tag = tag or source.tag
     limit = asyncio.Semaphore(max(1, jobs))
     tree = await _walk(source, root, parsed, limit, 0)
-    blobs: dict[Digest, Descriptor] = {}
-    for _, manifest in tree:
-        for blob in manifest.blobs:
-            blobs.setdefault(blob.digest, blob)
+    blobs = _blobs_of(tree, set())
     result = CopyResult(
         source.name,
         destination.name,
@@ -316,11 +186,95 @@ async def copy_image(
         # Children first, concurrently; the root (under its tag) last.
         await _all(_manifest(destination, m, None, result, limit) for m, _ in tree[:-1])
         await _manifest(destination, root, tag, result, limit, root=True)
+        if referrers:
+            await _copy_referrers(source, destination, tree, set(blobs), result, progress, limit)
         await destination.commit()
     except BaseException:
         await destination.abort()
         raise
     return result
+
+
+Tree = list[tuple[RemoteManifest, Manifest]]
+
+
+def _blobs_of(tree: Tree, copied: set[Digest]) -> dict[Digest, Descriptor]:
+    blobs: dict[Digest, Descriptor] = {}
+    for _, manifest in tree:
+        for blob in manifest.blobs:
+            if blob.digest not in copied:
+                blobs.setdefault(blob.digest, blob)
+    return blobs
+
+
+async def _copy_referrers(  # noqa: PLR0917
+    source: Source,
+    destination: Destination,
+    tree: Tree,
+    copied: set[Digest],
+    result: CopyResult,
+    progress: Progress,
+    limit: asyncio.Semaphore,
+) -> None:
+    """Round by round: the referrers of the manifests the last round copied (at first
+    the image's), each with its blobs and index children, then itself."""
+    seen = {manifest.digest for manifest, _ in tree}
+    subjects = [manifest.digest for manifest, _ in tree]
+    for _ in range(MAX_REFERRER_DEPTH):
+        if not subjects:
+            return
+        lists = await _gather(_referrers_of(source, subject, limit) for subject in subjects)
+        wanted: list[tuple[Digest, Descriptor]] = []
+        for subject, found in zip(subjects, lists, strict=True):
+            for descriptor in found:
+                if descriptor.digest not in seen:
+                    seen.add(descriptor.digest)
+                    wanted.append((subject, descriptor))
+        fetched = await _gather(_fetch_tree(source, d.digest, limit) for _, d in wanted)
+        # A listing may be stale (a fallback tag is kept by clients): only what names
+        # the subject is one of its referrers.
+        pairs = [
+            (subject, tree)
+            for (subject, _), tree in zip(wanted, fetched, strict=True)
+            if (named := tree[-1][1].subject) is not None and named.digest == subject
+        ]
+        trees = [tree for _, tree in pairs]
+        blobs = _blobs_of([item for t in trees for item in t], copied)
+        copied.update(blobs)
+        result.blobs += len(blobs)
+        progress.start(sum(b.size for b in blobs.values()), len(blobs))
+        await _all(_blob(source, destination, b, result, progress, limit) for b in blobs.values())
+        children = {m.digest: m for t in trees for m, _ in t[:-1]}  # of referrer indexes
+        await _all(_manifest(destination, m, None, result, limit) for m in children.values())
+        await _all(_referrer(destination, t[-1][0], subject, limit) for subject, t in pairs)
+        result.referrers += sum(len(t) for t in trees)
+        subjects = [m.digest for t in trees for m, _ in t]
+        seen.update(subjects)
+    if subjects:
+        raise LayoutError(f"{source.name}: referrers nested deeper than {MAX_REFERRER_DEPTH}")
+
+
+async def _referrers_of(
+    source: Source, subject: Digest, limit: asyncio.Semaphore
+) -> list[Descriptor]:
+    async with limit:
+        return await source.referrers(subject)
+
+
+async def _fetch_tree(source: Source, digest: Digest, limit: asyncio.Semaphore) -> Tree:
+    async with limit:
+        fetched = await source.manifest(digest)
+    return await _walk(source, fetched, _parse(fetched, source.name), limit, 0)
+
+
+async def _referrer(
+    destination: Destination,
+    manifest: RemoteManifest,
+    subject: Digest,
+    limit: asyncio.Semaphore,
+) -> None:
+    async with limit:
+        await destination.put_referrer(manifest, subject)
 
 
 async def _walk(

@@ -7,8 +7,10 @@ with `get` and the server on standard input, answering `{"Username", "Secret"}`.
 there is no helper (or it knows no credentials for the host), `auths` holds
 `{"auth": base64("user:password")}` (or `username`/`password`) under the host, written
 with or without a scheme (`https://index.docker.io/v1/` for Docker Hub).
-Identity tokens (`identitytoken`, or a helper's `<token>` user) are not used: give
-`--creds` for such registries.
+An identity token - what `docker login` keeps when the registry's token server gave it
+an OAuth2 refresh token: an entry's `identitytoken`, or a helper's secret for the user
+`<token>` - is used instead of a password: the token flow then trades it for access
+tokens (registryhttp.auth, the refresh_token grant).
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ _MAX_CONFIG = 4 * 1024 * 1024
 Runner = Callable[[list[str], str], str | None]
 
 
+TOKEN_USER = "<token>"  # a helper's user name for an identity token
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     username: str
     password: str
+    identity_token: str | None = None  # an OAuth2 refresh token, used instead of password
 
     @classmethod
     def parse(cls, text: str) -> Credentials:
@@ -46,8 +52,13 @@ class Credentials:
             raise CredentialsError("credentials must be USER:PASSWORD")
         return cls(user, password)
 
+    @classmethod
+    def token(cls, identity_token: str, username: str = "") -> Credentials:
+        return cls(username, "", identity_token)
+
     def __repr__(self) -> str:
-        return f"Credentials(username={self.username!r}, password=***)"
+        token = ", identity_token=***" if self.identity_token else ""
+        return f"Credentials(username={self.username!r}, password=***{token})"
 
 
 def docker_config_path() -> Path:
@@ -134,20 +145,29 @@ def _from_helper(name: str, server: str, runner: Runner) -> Credentials | None:
         user, secret = doc["Username"], doc["Secret"]
     except (ValueError, KeyError, TypeError):
         raise CredentialsError(f"credential helper {name} gave no Username/Secret") from None
-    if not isinstance(user, str) or not isinstance(secret, str) or user == "<token>":
+    if not isinstance(user, str) or not isinstance(secret, str):
         return None
+    if user == TOKEN_USER:
+        return Credentials.token(secret) if secret else None
     return Credentials(user, secret)
 
 
 def _from_entry(entry: dict[str, object], path: Path) -> Credentials | None:
     auth = entry.get("auth")
+    text: str | None = None
     if isinstance(auth, str) and auth:
         try:
             text = base64.b64decode(auth, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise CredentialsError(f"{path}: an auths entry is not base64 user:password") from None
-        return Credentials.parse(text)
     user, password = entry.get("username"), entry.get("password")
+    token = entry.get("identitytoken")
+    if isinstance(token, str) and token:
+        # Beside the token, docker keeps `user:` (no password) in `auth`, if anything.
+        name = text.partition(":")[0] if text is not None else user
+        return Credentials.token(token, name if isinstance(name, str) else "")
+    if text is not None:
+        return Credentials.parse(text)
     if isinstance(user, str) and user and isinstance(password, str):
         return Credentials(user, password)
     return None

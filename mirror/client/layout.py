@@ -28,103 +28,14 @@ from anyio import to_thread
 
 from mirror.archive.format import LAYOUT, LAYOUT_CONTENT, REF_NAME, blob_member
 from mirror.client.errors import ContentMismatch, LayoutError
+from mirror.client.layoutfiles import INDEX, DirFiles, LayoutFiles, TarFiles
 from mirror.client.registry import RemoteManifest
 from mirror.digests import Digest, DigestHasher
 from mirror.errors import DigestInvalid, ManifestInvalid, Unsupported
 from mirror.types import OCI_INDEX, Descriptor, Manifest
 
 CHUNK = 1 << 20
-INDEX = "index.json"
 MAX_INDEX = 64 << 20
-
-
-class _Files:
-    """Read access to a layout's members by name."""
-
-    name: str
-
-    def read(self, member: str, limit: int) -> bytes:
-        raise NotImplementedError
-
-    def open_at(self, member: str, offset: int) -> tuple[IO[bytes], int]:
-        """An open file positioned at the member's byte `offset`, and the bytes left."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class _DirFiles(_Files):
-    def __init__(self, root: Path) -> None:
-        self.name = str(root)
-        self._root = root
-        if not (root / INDEX).is_file():
-            raise LayoutError(f"{root} is not an OCI image layout (no {INDEX})")
-
-    def read(self, member: str, limit: int) -> bytes:
-        path = self._root / member
-        try:
-            with path.open("rb") as f:
-                data = f.read(limit + 1)
-        except FileNotFoundError:
-            raise LayoutError(f"{self.name}: {member} is missing") from None
-        except OSError as exc:
-            raise LayoutError(f"{self.name}: {member}: {exc.strerror}") from None
-        if len(data) > limit:
-            raise LayoutError(f"{self.name}: {member} is larger than {limit} bytes")
-        return data
-
-    def open_at(self, member: str, offset: int) -> tuple[IO[bytes], int]:
-        try:
-            f = (self._root / member).open("rb")
-        except FileNotFoundError:
-            raise LayoutError(f"{self.name}: {member} is missing") from None
-        except OSError as exc:
-            raise LayoutError(f"{self.name}: {member}: {exc.strerror}") from None
-        size = os.fstat(f.fileno()).st_size
-        f.seek(offset)
-        return f, max(size - offset, 0)
-
-
-class _TarFiles(_Files):
-    """Members of an uncompressed tar, read at their offsets in the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.name = str(path)
-        self._path = path
-        self._members: dict[str, tuple[int, int]] = {}
-        try:
-            with tarfile.open(path, "r:") as tar:
-                for info in tar:
-                    if info.isreg():
-                        name = os.path.normpath(info.name).lstrip("/")
-                        self._members[name] = (info.offset_data, info.size)
-        except FileNotFoundError:
-            raise LayoutError(f"{path} does not exist") from None
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise LayoutError(f"{path} is not an uncompressed tar: {exc}") from None
-        if INDEX not in self._members:
-            raise LayoutError(f"{path} is not an OCI image layout archive (no {INDEX})")
-
-    def _member(self, member: str) -> tuple[int, int]:
-        found = self._members.get(member)
-        if found is None:
-            raise LayoutError(f"{self.name}: {member} is missing")
-        return found
-
-    def read(self, member: str, limit: int) -> bytes:
-        offset, size = self._member(member)
-        if size > limit:
-            raise LayoutError(f"{self.name}: {member} is larger than {limit} bytes")
-        with self._path.open("rb") as f:
-            f.seek(offset)
-            return f.read(size)
-
-    def open_at(self, member: str, offset: int) -> tuple[IO[bytes], int]:
-        start, size = self._member(member)
-        f = self._path.open("rb")
-        f.seek(start + min(offset, size))
-        return f, max(size - offset, 0)
 
 
 def _read_chunk(f: IO[bytes], n: int) -> bytes:
@@ -134,11 +45,12 @@ def _read_chunk(f: IO[bytes], n: int) -> bytes:
 class LayoutSource:
     """The image `reference` (a tag, a digest, or None: the only image) of a layout."""
 
-    def __init__(self, files: _Files, reference: str | None) -> None:
+    def __init__(self, files: LayoutFiles, reference: str | None) -> None:
         self._files = files
         self.name = files.name
         self.reference = reference
         self._tag: str | None = None
+        self._subjects: dict[Digest, list[Descriptor]] | None = None
 
     @property
     def tag(self) -> str | None:
@@ -150,7 +62,7 @@ class LayoutSource:
 
     @classmethod
     async def open(cls, path: Path, reference: str | None, *, archive: bool) -> LayoutSource:
-        files: _Files = await to_thread.run_sync(_TarFiles if archive else _DirFiles, path)
+        files: LayoutFiles = await to_thread.run_sync(TarFiles if archive else DirFiles, path)
         return cls(files, reference)
 
     async def aclose(self) -> None:
@@ -167,6 +79,21 @@ class LayoutSource:
 
     async def manifest(self, digest: Digest) -> RemoteManifest:
         return await self._manifest(digest, None, None)
+
+    async def referrers(self, subject: Digest) -> list[Descriptor]:
+        """The manifests index.json lists whose subject is `subject` (a layout's
+        referrers are listed there, untagged, as oras and `mirror copy` write them)."""
+        if self._subjects is None:
+            subjects: dict[Digest, list[Descriptor]] = {}
+            raw = await to_thread.run_sync(self._files.read, INDEX, MAX_INDEX)
+            for entry in _entries(raw, self.name):
+                found = await self._manifest(entry.digest, entry.media_type, entry.size)
+                parsed = found.parsed()
+                if parsed.subject is not None:
+                    referrer = parsed.referrer_descriptor()
+                    subjects.setdefault(parsed.subject.digest, []).append(referrer)
+            self._subjects = subjects
+        return self._subjects.get(subject, [])
 
     async def _manifest(
         self, digest: Digest, media_type: str | None, size: int | None
@@ -218,9 +145,11 @@ def _entries(raw: bytes, where: str) -> list[Descriptor]:
 
 def _choose(entries: list[Descriptor], reference: str | None, where: str) -> Descriptor:
     if reference is None:
-        if len(entries) != 1:
-            raise LayoutError(f"{where} holds {len(entries)} images; name one (:TAG)")
-        return entries[0]
+        # An untagged entry with an artifact type is a referrer, not one of the images.
+        images = [e for e in entries if e.artifact_type is None or e.annotations] or entries
+        if len(images) != 1:
+            raise LayoutError(f"{where} holds {len(images)} images; name one (:TAG)")
+        return images[0]
     for entry in entries:
         if (entry.annotations or {}).get(REF_NAME) == reference:
             return entry

@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mirror.client.copy import LayoutWriter, RegistryDestination, RegistrySource
+from mirror.client.endpoints import LayoutWriter, RegistryDestination, RegistrySource
 from mirror.client.errors import ReferenceInvalid
-from mirror.client.layout import ArchiveDestination, LayoutDestination, LayoutSource
 from mirror.client.refs import ImageRef
 from mirror.client.registry import Registry
+
+if TYPE_CHECKING:
+    from mirror.client.layout import LayoutSource
 
 DOCKER, OCI, OCI_ARCHIVE = "docker", "oci", "oci-archive"
 
@@ -61,6 +64,9 @@ async def open_source(
             image = image.with_tag("latest")
         return RegistrySource(registry_for(image.api_host), image)
     assert location.path is not None
+    # Imported here: a registry-to-registry copy never needs a layout (nor tarfile).
+    from mirror.client.layout import LayoutSource
+
     return await LayoutSource.open(
         location.path, location.reference, archive=location.kind == OCI_ARCHIVE
     )
@@ -80,6 +86,8 @@ async def open_destination(
     assert location.path is not None
     if location.reference is not None and ":" in location.reference:
         raise ReferenceInvalid(f"{location.path}: a destination is named by a tag")
+    from mirror.client.layout import ArchiveDestination, LayoutDestination
+
     if location.kind == OCI_ARCHIVE:
         return LayoutWriter(await ArchiveDestination.open(location.path))
     return LayoutWriter(await LayoutDestination.open(location.path))

@@ -25,7 +25,7 @@ from mirror.client.errors import ContentMismatch
 from mirror.digests import Digest
 from mirror.errors import ManifestInvalid, Unsupported
 from mirror.registryhttp.blob import UpstreamBlob
-from mirror.registryhttp.client import DistributionClient, ManifestHead, Upload
+from mirror.registryhttp.client import DistributionClient, ManifestHead, StoredManifest, Upload
 from mirror.registryhttp.errors import UpstreamError, UpstreamNotFound, UpstreamUnavailable
 from mirror.types import (
     DOCKER_MANIFEST,
@@ -120,6 +120,7 @@ class Registry:
             f"{scheme}://{self.host}",
             username=creds.username if creds else None,
             password=creds.password if creds else None,
+            identity_token=creds.identity_token if creds else None,
             name=self.host,
             transport=self._transport,
             retries=retries,
@@ -191,7 +192,14 @@ class Registry:
     async def put_manifest(
         self, repository: str, reference: str, raw: bytes, media_type: str
     ) -> Digest:
-        return await (await self.client()).put_manifest(repository, reference, raw, media_type)
+        return (await self.store_manifest(repository, reference, raw, media_type)).digest
+
+    async def store_manifest(
+        self, repository: str, reference: str, raw: bytes, media_type: str
+    ) -> StoredManifest:
+        """`put_manifest`, and the subject the registry indexed it under (referrers API)."""
+        client = await self.client()
+        return await client.put_manifest(repository, reference, raw, media_type)
 
     async def delete_manifest(self, repository: str, digest: Digest) -> None:
         await (await self.client()).delete_manifest(repository, digest)
@@ -350,23 +358,26 @@ async def _take(chunks: AsyncIterator[bytes], length: int) -> AsyncIterator[byte
     least SEND_BATCH bytes: each piece costs a round of the HTTP stack and a socket write,
     and a source hands on its chunks as they arrive, often a few KiB at a time."""
     left = length
-    batch = bytearray()
+    batch: list[bytes] = []  # joined once: one copy of each byte, not two
+    batched = 0
     try:
         async for chunk in chunks:
             if len(chunk) >= left:
-                batch += chunk[:left]
+                batch.append(chunk[:left] if len(chunk) > left else chunk)
                 left = 0
                 break
             left -= len(chunk)
             if not batch and len(chunk) >= SEND_BATCH:
                 yield chunk
                 continue
-            batch += chunk
-            if len(batch) >= SEND_BATCH:
-                yield bytes(batch)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= SEND_BATCH:
+                yield b"".join(batch)
                 batch.clear()
+                batched = 0
         if batch:
-            yield bytes(batch)
+            yield b"".join(batch)
     finally:
         closer = getattr(chunks, "aclose", None)
         if closer is not None:

@@ -29,6 +29,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="OS/ARCH[/VARIANT]",
         help="copy only this platform's image of an index (its digest is not the index's)",
     )
+    copy.add_argument(
+        "-r",
+        "--referrers",
+        action="store_true",
+        help="also copy the referrers (signatures, SBOMs: manifests whose subject is a"
+        " copied manifest), and theirs, through the referrers API or its fallback tag",
+    )
     copy.add_argument("--src-creds", metavar="USER:PASS", help="credentials for the source")
     copy.add_argument("--dest-creds", metavar="USER:PASS", help="credentials for the destination")
     copy.add_argument(
@@ -71,6 +78,7 @@ async def _copy(registries: Registries, args: argparse.Namespace) -> int:
                 platform=args.platform,
                 jobs=args.jobs,
                 progress=progress,
+                referrers=args.referrers,
             )
     finally:
         await source.aclose()
@@ -92,6 +100,8 @@ def _summary(result: CopyResult) -> str:
     )
     if skipped:
         text += f"; {result.present} present, {result.mounted} mounted"
+    if result.referrers:
+        text += f"; {_count(result.referrers, 'referrer')}"
     return text + ")"
 
 

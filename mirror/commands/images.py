@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
-from mirror.client.copy import platform_text
 from mirror.client.errors import ReferenceInvalid
+from mirror.client.platforms import platform_text
 from mirror.client.refs import ImageRef, validate_host
 from mirror.client.registry import Registry, RemoteManifest
 from mirror.commands.clientcli import Registries, common_flags, credentials, emit, run

@@ -7,6 +7,11 @@ token for that scope, or Basic credentials once the registry has asked for them)
 the challenge's realm when needed. The client, not this module, decides which hosts may see
 the header: never a redirect target on another origin.
 
+With an identity token (an OAuth2 refresh token, as `docker login` keeps for some
+registries) a token is asked for with the token spec's OAuth2 form instead: a POST to
+the realm with `grant_type=refresh_token`, the refresh token, service, scope and
+`client_id`; a refresh token in the reply replaces the one held.
+
 Credentials go to the token realm even when it lives on another host, because the realm is
 where the registry told us to authenticate; the realm comes only from a registry we were
 configured to talk to.
@@ -36,6 +41,7 @@ _TOKEN_BODY_LIMIT = 1024 * 1024
 _MAX_CACHED_TOKENS = 4096
 # A token goes into an HTTP header: visible ASCII only, no spaces or control characters.
 _TOKEN_CHARS = re.compile(r"^[\x21-\x7e]+$")
+CLIENT_ID = "mirror"  # the OAuth2 form's client_id (required; names the client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +180,17 @@ class RegistryAuth:
         password: str | None = None,
         name: str = "",
         secure: bool = False,
+        identity_token: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
         self._secure = secure
         self._username = username
-        self._basic = basic_credentials(username, password or "") if username else None
+        self._refresh = identity_token or None
+        self._basic = (
+            basic_credentials(username, password or "") if username and not self._refresh else None
+        )
         self._name = name
         self._clock = clock
         self._wall_clock = wall_clock
@@ -265,25 +275,26 @@ class RegistryAuth:
             raise UpstreamAuthError(f"{self._name}: token realm is not a URL") from None
         if realm.scheme not in ("http", "https") or not realm.host:
             raise UpstreamAuthError(f"{self._name}: token realm is not an http(s) URL")
-        if self._basic and self._secure and realm.scheme != "https":
+        if (self._basic or self._refresh) and self._secure and realm.scheme != "https":
             raise UpstreamAuthError(
                 f"{self._name}: refusing to send credentials to a plain-http token realm"
             )
-        params: list[tuple[str, str]] = []
-        if challenge.params.get("service"):
-            params.append(("service", challenge.params["service"]))
+        service = challenge.params.get("service")
         # The challenge names the scope the registry wants; our own key is only a fallback.
-        for item in (challenge.params.get("scope") or scope).split():
-            params.append(("scope", item))
-        if self._username:
-            params.append(("account", self._username))
-        headers = {"Authorization": self._basic} if self._basic else {}
+        scopes = (challenge.params.get("scope") or scope).split()
         where = f"{self._name}: token endpoint {realm.host}"
         started = self._wall_clock()
         try:
-            request = self._http.build_request(
-                "GET", realm.copy_merge_params(tuple(params)), headers=headers
-            )
+            if self._refresh is not None:
+                request = self._oauth_request(realm, service, scopes, self._refresh)
+            else:
+                params = [("service", service)] if service else []
+                params += [("scope", item) for item in scopes]
+                if self._username:
+                    params.append(("account", self._username))
+                headers = {"Authorization": self._basic} if self._basic else {}
+                url = realm.copy_merge_params(tuple(params))
+                request = self._http.build_request("GET", url, headers=headers)
             response = await self._http.send(request, stream=True)
             try:
                 body = await _read_capped(response, _TOKEN_BODY_LIMIT)
@@ -308,6 +319,16 @@ class RegistryAuth:
             raise UpstreamAuthError(f"{where}: reply larger than {_TOKEN_BODY_LIMIT} bytes")
         return self._parse_reply(body, where, started)
 
+    def _oauth_request(
+        self, realm: httpx.URL, service: str | None, scopes: list[str], refresh: str
+    ) -> httpx.Request:
+        form = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": CLIENT_ID}
+        if service:
+            form["service"] = service
+        if scopes:
+            form["scope"] = " ".join(scopes)
+        return self._http.build_request("POST", realm, data=form)
+
     def _parse_reply(self, body: bytes, where: str, started: float) -> _Token:
         try:
             doc = json.loads(body)
@@ -318,6 +339,9 @@ class RegistryAuth:
         value = doc.get("token") or doc.get("access_token")
         if not isinstance(value, str) or not _TOKEN_CHARS.match(value):
             raise UpstreamAuthError(f"{where}: reply has no usable token")
+        renewed = doc.get("refresh_token")
+        if self._refresh is not None and isinstance(renewed, str) and renewed:
+            self._refresh = renewed
         expires_in = doc.get("expires_in")
         lifetime = DEFAULT_TOKEN_LIFETIME
         if (

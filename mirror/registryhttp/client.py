@@ -24,7 +24,7 @@ from mirror.errors import DigestInvalid, Unsupported
 from mirror.registryhttp.blob import UpstreamBlob
 from mirror.registryhttp.errors import UpstreamContentError, UpstreamError, UpstreamUnavailable
 from mirror.registryhttp.headers import digest_header, media_type, next_page
-from mirror.registryhttp.pushing import PushOperations, Upload
+from mirror.registryhttp.pushing import PushOperations, StoredManifest, Upload
 from mirror.registryhttp.session import (
     MANIFEST_BODY_LIMIT,
     USER_AGENT,
@@ -44,6 +44,7 @@ __all__ = [
     "FetchedManifest",
     "ManifestHead",
     "RateLimit",
+    "StoredManifest",
     "Upload",
 ]
 

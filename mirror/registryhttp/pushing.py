@@ -35,6 +35,15 @@ OCTET_STREAM = "application/octet-stream"
 
 
 @dataclass(frozen=True, slots=True)
+class StoredManifest:
+    """A manifest PUT's answer: its digest, and the `OCI-Subject` header - a registry
+    with the referrers API names the subject it indexed the manifest under."""
+
+    digest: Digest
+    subject: Digest | None
+
+
+@dataclass(frozen=True, slots=True)
 class Upload:
     """A blob upload session: where to send the next request, and how much is stored."""
 
@@ -46,23 +55,26 @@ class Upload:
 class PushOperations(RegistrySession):
     """Manifest PUT/DELETE and blob upload sessions (see the module docstring)."""
 
-    async def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest:
-        """PUT a manifest's exact bytes under a tag or its digest; returns its digest.
+    async def put_manifest(
+        self, repo: str, reference: str, raw: bytes, media_type: str
+    ) -> StoredManifest:
+        """PUT a manifest's exact bytes under a tag or its digest.
 
         Raises UpstreamContentError when the registry says another digest."""
         digest = Digest.of(raw)
         path = f"/v2/{url_path(repo)}/manifests/{url_path(reference)}"
 
-        async def once() -> Digest | None:
+        async def once() -> tuple[Digest | None, Digest | None]:
             headers = {"Content-Type": media_type}
             response = await self._once("PUT", path, push_scope(repo), headers, content=raw)
             await discard(response)
-            return digest_header(response.headers.get("docker-content-digest"))
+            said = digest_header(response.headers.get("docker-content-digest"))
+            return said, digest_header(response.headers.get("oci-subject"))
 
-        said = await self._retry(once)
+        said, subject = await self._retry(once)
         if said is not None and said.algorithm == digest.algorithm and said != digest:
             raise UpstreamContentError(f"{self.name}: {repo}: registry stored {said}, not {digest}")
-        return digest
+        return StoredManifest(digest, subject)
 
     async def delete_manifest(self, repo: str, digest: Digest) -> None:
         """DELETE a manifest by digest (every tag on it goes). Raises UpstreamNotFound."""

@@ -92,6 +92,7 @@ class RegistrySession:
         *,
         username: str | None = None,
         password: str | None = None,
+        identity_token: str | None = None,
         name: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         connect_timeout: float = 5.0,
@@ -148,6 +149,7 @@ class RegistrySession:
             password=password,
             name=self.name,
             secure=base.scheme == "https",
+            identity_token=identity_token,
             clock=clock,
         )
         self._ratelimit: RateLimit | None = None

@@ -14,7 +14,7 @@ from mirror.store.sessions import UploadSessions
 from mirror.store.tags import TagStore
 from mirror.store.upload_parts import PartUploadStore
 from mirror.store.uploads import UploadStore
-from mirror.types import IMAGE_TYPES, Descriptor, Manifest, Reference
+from mirror.types import Descriptor, Manifest, Reference
 
 
 class Repository:
@@ -107,21 +107,7 @@ class Repository:
                     manifest = await self.manifests.get(digest)
                 except ManifestUnknown:
                     continue
-                descriptor = referrer_descriptor(manifest)
+                descriptor = manifest.referrer_descriptor()
                 if artifact_type is None or descriptor.artifact_type == artifact_type:
                     found.append(descriptor)
         return found
-
-
-def referrer_descriptor(manifest: Manifest) -> Descriptor:
-    """A manifest's descriptor in a referrers list; artifactType falls back to the config type."""
-    artifact_type = manifest.artifact_type
-    if artifact_type is None and manifest.media_type in IMAGE_TYPES and manifest.config:
-        artifact_type = manifest.config.media_type
-    return Descriptor(
-        media_type=manifest.media_type,
-        digest=manifest.digest,
-        size=len(manifest.raw),
-        artifact_type=artifact_type,
-        annotations=manifest.annotations,
-    )

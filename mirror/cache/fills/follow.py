@@ -25,6 +25,13 @@ from mirror.store.blobs import BlobStore
 from mirror.store.ingest.staging import CHUNK_SIZE, PartialGone, PartialReader
 
 _COMPLETE = (FillState.VERIFIED, FillState.STORED)
+# The partial is read in pieces of this size (up to CHUNK_SIZE per read): what the proxy
+# sends in one body message (`proxy.blobresponse.SEND_PIECE`), so they go out uncut,
+# and below the allocator's mmap threshold (`mirror.memory`), so their buffers are
+# reused. 8 clients of one uncached 256 MiB layer (bench workload 5, side by side, 4
+# rounds): server CPU 3.33 s (2.56-4.02) with 1 MiB reads cut into 128 KiB copies, 2.50 s
+# (2.26-3.05) with 128 KiB pieces; the worker threads' system time halved.
+READ_PIECE = 128 * 1024
 
 
 async def follow(
@@ -45,21 +52,27 @@ async def follow(
                 attempt = fill.attempt
             # Hold back the last byte until the download is verified.
             limit = end if fill.state in _COMPLETE else min(fill.available, end - 1)
-            chunk = None
+            chunks: list[bytes] | None = None
             if pos < limit:
-                chunk = (
-                    _from_memory(fill, pos, limit)
-                    or await partial.read(pos, limit)
-                    or await stored.read(pos)
+                memory = _from_memory(fill, pos, limit)
+                chunks = (
+                    [memory]
+                    if memory
+                    else await partial.read(pos, limit) or _one(await stored.read(pos))
                 )
-            if not chunk:
+            if not chunks:
                 await fill.changed(poll)
                 continue
-            pos += len(chunk)
-            yield chunk
+            for chunk in chunks:
+                pos += len(chunk)
+                yield chunk
     finally:
         await partial.aclose()
         await stored.aclose()
+
+
+def _one(chunk: bytes | None) -> list[bytes] | None:
+    return [chunk] if chunk else None
 
 
 def _from_memory(fill: Fill, pos: int, limit: int) -> bytes | None:
@@ -81,7 +94,7 @@ class _Partial:
         self._reader: PartialReader | None = None
         self._locator: str | None = None  # of the partial opened (or found gone)
 
-    async def read(self, pos: int, limit: int) -> bytes | None:
+    async def read(self, pos: int, limit: int) -> list[bytes] | None:
         fill = self._fill
         if fill.state is not FillState.STORED:
             limit = min(limit, fill.flushed)  # beyond: in memory no longer, not yet written
@@ -91,13 +104,13 @@ class _Partial:
         if reader is None:
             return None
         try:
-            chunk = await reader.read(pos, min(CHUNK_SIZE, limit - pos))
+            pieces = await reader.read(pos, min(CHUNK_SIZE, limit - pos), READ_PIECE)
         except PartialGone:  # not kept (any more): the stored blob will have it
             await self._drop()
             return None
-        if not chunk:
+        if not pieces:
             raise OSError(f"partial blob of {fill.digest} ended at {pos}")
-        return chunk
+        return pieces
 
     async def _open(self) -> PartialReader | None:
         fill = self._fill

@@ -167,6 +167,20 @@ def path_exists(os_path: str) -> bool:
     return True
 
 
+def _pread_pieces(fd: int, offset: int, size: int, piece: int) -> list[bytes]:
+    """Preads of up to `piece` bytes from `offset` on, up to `size` bytes or a short read."""
+    pieces: list[bytes] = []
+    end = offset + size
+    while offset < end:
+        data = os.pread(fd, min(piece, end - offset), offset)
+        if data:
+            pieces.append(data)
+        if len(data) < min(piece, end - offset):
+            break
+        offset += len(data)
+    return pieces
+
+
 class FdReader:
     """Reads one local file through one descriptor, which reads on across a rename or an
     unlink. `partial` is the path that exists while the file is still being written;
@@ -178,10 +192,10 @@ class FdReader:
         self._fd = fd
         self._partial = partial
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int, piece: int) -> list[bytes]:
         if self._fd < 0:
             raise StorageDriverError("the partial reader is closed")
-        return await to_thread.run_sync(os.pread, self._fd, size, offset)
+        return await to_thread.run_sync(_pread_pieces, self._fd, offset, size, piece)
 
     async def progress(self) -> PartialProgress:
         if self._fd < 0:

@@ -16,7 +16,7 @@ import secrets
 from anyio.lowlevel import checkpoint
 
 from mirror.store.driver import FileWriter, StorageDriver, StorageDriverError
-from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
+from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState, cut
 
 KEEP = 64 * 1024 * 1024
 
@@ -138,11 +138,11 @@ class _MemoryReader:
     def __init__(self, pieces: _Pieces) -> None:
         self._pieces: _Pieces | None = pieces
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int, piece: int) -> list[bytes]:
         await checkpoint()  # a read yields to the loop, as one from a file would
         if self._pieces is None:
             raise StorageDriverError("the partial reader is closed")
-        return self._pieces.read(offset, size)
+        return cut(self._pieces.read(offset, size), piece)
 
     async def progress(self) -> PartialProgress:
         if self._pieces is None:

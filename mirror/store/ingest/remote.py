@@ -21,7 +21,7 @@ from mirror import requestid
 from mirror.registryhttp.headers import ascii_int
 from mirror.store.driver import PathNotFound, StorageDriver, StorageDriverError, stat_file
 from mirror.store.ingest import peerwire
-from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState
+from mirror.store.ingest.staging import PartialGone, PartialProgress, PartialState, cut
 
 log = logging.getLogger("mirror.store")
 
@@ -104,14 +104,14 @@ class RemoteReader:
         self._closed = False
         self._failed: str | None = None  # why the holder cannot be read from
 
-    async def read(self, offset: int, size: int) -> bytes:
+    async def read(self, offset: int, size: int, piece: int) -> list[bytes]:
         size = min(size, peerwire.MAX_READ)
         response = await self.ask({"offset": offset, "size": size})
         if response is None:
             raise PartialGone(f"holder {self._holder} has no partial {self._name} (any more)")
         if len(response.content) > size:
             raise self._fail(f"answered {len(response.content)} bytes for {size}")
-        return response.content
+        return cut(response.content, piece)
 
     async def progress(self) -> PartialProgress:
         if await self.ask({"offset": 0, "size": 0, "after": self._available}) is None:

@@ -89,8 +89,11 @@ class StagedWrite(Protocol):
 class PartialReader(Protocol):
     """A reader of one partial blob; the caller must `aclose` it."""
 
-    async def read(self, offset: int, size: int) -> bytes:
-        """Up to `size` bytes at `offset`: empty when none are readable there yet.
+    async def read(self, offset: int, size: int, piece: int) -> list[bytes]:
+        """Up to `size` bytes at `offset`, as consecutive pieces of at most `piece` bytes
+        got in one read of the staging (pieces the size the server sends need no copy to
+        be cut, and buffers that small are reused by the allocator rather than mapped
+        and unmapped): no pieces when no bytes are readable there yet.
 
         May return bytes of a partial that was cancelled meanwhile: whoever reads must
         learn the outcome of the write (from `progress`, or from the writer) before it
@@ -108,6 +111,13 @@ class PartialReader(Protocol):
     async def aclose(self) -> None:
         """Release the reader; idempotent."""
         ...
+
+
+def cut(data: bytes, piece: int) -> list[bytes]:
+    """`data` as `PartialReader.read` returns it: pieces of at most `piece` bytes."""
+    if len(data) <= piece:
+        return [data] if data else []
+    return [data[start : start + piece] for start in range(0, len(data), piece)]
 
 
 class Staging(Protocol):
