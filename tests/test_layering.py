@@ -51,6 +51,7 @@ CONFIG_READERS = (
     # ... and for the dashboard (http.ui).
     "mirror.proxy.dashboard",
     "mirror.commands.servercli",
+    "mirror.commands.storecli",
     "mirror.server",
     "mirror.config",
     "mirror.commands.archive",

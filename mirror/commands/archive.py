@@ -22,35 +22,6 @@ from mirror.proxy.app import store_access
 from mirror.store.driver import StorageDriverError
 
 
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    export = commands.add_parser(
-        "export",
-        help="write the store, or some repositories and tags, as one OCI image layout tar",
-        description="Write the store (or the named repositories and tags, as stored: "
-        "docker.io/library/alpine:3.19) as one OCI image layout tar for `mirror import`.",
-    )
-    export.add_argument("--config", metavar="PATH", help="config file")
-    export.add_argument(
-        "-o", "--output", metavar="FILE", help="the archive (default: standard output)"
-    )
-    export.add_argument(
-        "--since",
-        metavar="PREVIOUS",
-        help="leave out the blobs an earlier archive covers (import that one first)",
-    )
-    export.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    export.add_argument("refs", nargs="*", metavar="REPO[:TAG]", help="what to export")
-    load = commands.add_parser(
-        "import",
-        help="load an archive made by `mirror export` into the store",
-        description="Load an archive into the store, verifying every digest and size. "
-        "Idempotent; run it again after an interruption to finish.",
-    )
-    load.add_argument("--config", metavar="PATH", help="config file")
-    load.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    load.add_argument("file", metavar="FILE", help="the archive (- for standard input)")
-
-
 def run_export(config: Config, args: argparse.Namespace) -> int:
     if args.output in (None, "-") and sys.stdout.isatty():
         return _fail("export", "refusing to write an archive to a terminal; give -o FILE")

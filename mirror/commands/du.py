@@ -13,19 +13,6 @@ from mirror.lifecycle.usage import UsageReport, usage
 from mirror.proxy.app import store_access
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    du = commands.add_parser(
-        "du",
-        help="disk usage: repositories with unique and shared bytes, local and cached",
-        description="Walk the store and report each repository's bytes (unique to it, "
-        "shared with others), local against cached per upstream, and when each was last "
-        "used (the access times eviction and online garbage collection read).",
-    )
-    du.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
-    du.add_argument("--config", metavar="PATH", help="config file")
-    du.add_argument("--json", action="store_true", help="print the report as one JSON object")
-
-
 def run(config: Config, args: argparse.Namespace) -> int:
     report = asyncio.run(_report(config))
     if args.json:

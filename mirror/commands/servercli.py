@@ -20,22 +20,12 @@ import sys
 import yaml
 
 from mirror import __version__, logs
-from mirror.commands import archive, clientmain, du, sync
+from mirror.commands import clientmain, storecli
 from mirror.config import ENV_CONFIG_PATH, Config, ConfigError, load_config, with_server
 from mirror.durations import parse_duration
-from mirror.lifecycle.collector import GCOptions
-from mirror.lifecycle.command import run_garbage_collect
-from mirror.proxy.authenticating import check_auth
 from mirror.server import APP_TARGET, ListenError, serve
-from mirror.store.drivers import create_driver
 
 LOCAL_CONFIG = "config.yml"
-STORE_COMMANDS = {
-    "export": archive.run_export,
-    "import": archive.run_import,
-    "sync": sync.run,
-    "du": du.run,
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,16 +41,16 @@ def main(argv: list[str] | None = None) -> int:
         path = _config_path(args.config or config_file)
         config = load_config(path)
         if args.command == "check-config":
-            check_auth(config)
+            _check_auth(config)
             yaml.safe_dump(config.redacted(), sys.stdout, sort_keys=False)
             return 0
-        if args.command in STORE_COMMANDS:
-            return STORE_COMMANDS[args.command](config, args)
+        if args.command in storecli.RUNNERS:
+            return storecli.run(args.command, config, args)
         if args.command == "garbage-collect":
             return _garbage_collect(config, args)
         if args.server:
             config = with_server(config, args.server)
-        check_auth(config)  # here, not once per worker: one line, exit status 2
+        _check_auth(config)  # here, not once per worker: one line, exit status 2
         where = f"config file {path}" if path else "the embedded default config"
         scheme = "https" if config.http.tls else "http"
         workers = f"{config.http.workers} worker{'s' if config.http.workers > 1 else ''}"
@@ -124,9 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="keep content modified within DURATION before the start (e.g. 1h; default 0)",
     )
-    archive.add_parsers(commands)
-    sync.add_parser(commands)
-    du.add_parser(commands)
+    storecli.add_parsers(commands)
     clientmain.add_parsers(commands)
     serve_parser.add_argument(
         "--server", choices=("granian", "uvicorn"), help="override http.server"
@@ -147,7 +135,20 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _check_auth(config: Config) -> None:
+    """What the auth section's controllers would refuse (ConfigError). The auth stack is
+    imported only when there is an auth section: this process only spawns the workers."""
+    if config.auth is not None:
+        from mirror.proxy.authenticating import check_auth
+
+        check_auth(config)
+
+
 def _garbage_collect(config: Config, args: argparse.Namespace) -> int:
+    from mirror.lifecycle.collector import GCOptions
+    from mirror.lifecycle.command import run_garbage_collect
+    from mirror.store.drivers import create_driver
+
     storage = config.storage
     params = {"rootdirectory": storage.root_directory} if storage.driver == "filesystem" else {}
     leases = None

@@ -14,20 +14,6 @@ from mirror.sync.syncer import SyncReport
 LEASE_WAIT = 600.0
 
 
-def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sync = commands.add_parser(
-        "sync",
-        help="cache the images the sync section names (what serve does in the background)",
-        description="Sync every sync.content entry: new and moved tags are fetched through "
-        "the pull-through cache, unchanged ones cost one HEAD. Without --once, keep syncing "
-        "each entry once per its interval until interrupted.",
-    )
-    sync.add_argument("config_file", nargs="?", metavar="PATH", help="config file")
-    sync.add_argument("--config", metavar="PATH", help="config file")
-    sync.add_argument("--once", action="store_true", help="one pass over every entry, then exit")
-    sync.add_argument("-q", "--quiet", action="store_true", help="print only failures")
-
-
 def run(config: Config, args: argparse.Namespace) -> int:
     try:
         session = sync_session(config)
