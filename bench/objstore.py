@@ -214,7 +214,9 @@ def _crowd(env: Env, servers: ObjectServers) -> list[Row]:
     wall, fetched = Samples(), Samples()
 
     def measure(side: Side, round_number: int) -> None:
-        image, repository = env.seeded(f"s3-crowd-{round_number}", [size])
+        # An image per side and round, so the upstream's log for it is this side's alone
+        # (registry:2 proxies may go on fetching after their clients are done).
+        image, repository = env.seeded(f"s3-crowd-{side}-{round_number}", [size])
         with upstream_window(env.upstream.log_path, image) as window:
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=clients) as pool:

@@ -57,8 +57,10 @@ def crowd_pull(env: Env) -> list[Row]:
     peaks = env.peaks.setdefault(5, Samples())
 
     def measure(side: Side, round_number: int) -> None:
-        # An image of its own per round: uncached in both caches.
-        image, repository = env.seeded(f"crowd-{round_number}", [size])
+        # An image of its own per round and side: uncached in both caches, and what the
+        # upstream logs for it is this side's alone (a registry:2 proxy may still be
+        # fetching the other side's blobs after its clients are done).
+        image, repository = env.seeded(f"crowd-{side}-{round_number}", [size])
         server = env.proxy(side)
         with (
             upstream_window(env.upstream.log_path, image) as window,
