@@ -10,12 +10,14 @@ layer, with the header, over keep-alive connections.
 
 Rows: per scheme and request, mirror against the reference with the same block (bar
 >= 5x), and authenticated mirror against unauthenticated mirror (the "reference"
-column; bar: within 10%, a ratio >= 0.9).
+column; bar: within 10%, a ratio >= 0.9), by the request rate and by the server's CPU
+per request (`bench.cpu`: steadier on a shared machine; bar <= 1/0.9).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +25,11 @@ from typing import Any
 import bcrypt
 from cryptography.hazmat.primitives import serialization
 
+from bench.cpu import per_request
 from bench.env import Env, Server
 from bench.loadgen import wrk
 from bench.manifests import ACCEPT
-from bench.results import Row, Samples, at_least
+from bench.results import Row, Samples, at_least, at_most
 from mirror.auth.scope import ResourceScope
 from mirror.auth.tokenservice import create_token_service
 from tests.support import skopeo
@@ -137,24 +140,37 @@ def auth_rates(env: Env) -> list[Row]:
             "blob GET (64 KiB)": (f"/v2/{REPOSITORY}/blobs/{layer}", {}),
         }
         for what, (path, headers) in targets.items():
-            vs_reference, vs_plain = Samples(), Samples()
+            vs_reference, vs_plain, cpu_plain = Samples(), Samples(), Samples()
             authorized = {**headers, "Authorization": scheme.header}
             servers = [(mirror, authorized), (reference, authorized), (plain, headers)]
             for round_number in range(scale.rounds):
                 order = servers if round_number % 2 == 0 else list(reversed(servers))
                 rates: dict[str, float] = {}
+                cpu: dict[str, float] = {}
                 for server, sent in order:
                     os.sync()
-                    rate = wrk(f"{server.url}{path}", connections=scale.connections,
-                               threads=2, seconds=seconds, headers=sent)  # fmt: skip
+                    url = f"{server.url}{path}"
+                    load = functools.partial(
+                        wrk,
+                        url,
+                        connections=scale.connections,
+                        threads=2,
+                        seconds=seconds,
+                        headers=sent,
+                    )
+                    rate, cost = per_request(server.config_path, load)
                     key = "plain" if server is plain else server.side
-                    rates[key] = rate.per_second
+                    rates[key], cpu[key] = rate.per_second, cost
                 vs_reference.add("mirror", rates["mirror"])
                 vs_reference.add("reference", rates["reference"])
                 vs_plain.add("mirror", rates["mirror"])
                 vs_plain.add("reference", rates["plain"])
+                cpu_plain.add("mirror", cpu["mirror"])
+                cpu_plain.add("reference", cpu["plain"])
             env.note(f"14 {scheme.name} {what}, requests/s: {vs_reference.describe()}")
             env.note(f"14 {scheme.name} {what}, unauthenticated mirror: {vs_plain.describe()}")
+            env.note(f"14 {scheme.name} {what}, server CPU us per request, with auth | "
+                     f"without: {cpu_plain.describe()}")  # fmt: skip
             connections = scale.connections
             rows.append(
                 Row(14, f"{what} with {scheme.name} auth, {connections} connections",
@@ -164,5 +180,11 @@ def auth_rates(env: Env) -> list[Row]:
                 Row(14, f"{what} with {scheme.name} auth: mirror vs itself without auth "
                     "(reference column: mirror without auth)",
                     "requests/s (wrk)", *vs_plain.medians(), at_least(VS_UNAUTHENTICATED))
+            )  # fmt: skip
+            rows.append(
+                Row(14, f"{what} with {scheme.name} auth: mirror vs itself without auth "
+                    "(reference column: mirror without auth)",
+                    "server CPU us per request", *cpu_plain.medians(),
+                    at_most(1 / VS_UNAUTHENTICATED))
             )  # fmt: skip
     return rows

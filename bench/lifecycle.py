@@ -5,7 +5,8 @@ the "mirror" column has eviction on (`proxy.ttl: 168h`, registry:2's default, an
 `cache.maxsize` far above what the run stores, so nothing is evicted but every hit is
 recorded), the "reference" column has it off (`proxy.ttl: 0`, no cap: no access log at
 all). Measured with wrk on warm content: GETs of a cached 64 KiB blob and GETs of a
-manifest by tag. The bar: eviction on within 5% of off.
+manifest by tag. The bar: eviction on within 5% of off, by the request rate and by the
+server's CPU per request (`bench.cpu`; steadier on a shared machine).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 import httpx
 
+from bench.cpu import per_request
 from bench.env import SIDES, Env, Server, Side, alternate
 from bench.loadgen import wrk
 from bench.manifests import ACCEPT
-from bench.results import Row, Samples, at_least
+from bench.results import Row, Samples, at_least, at_most
 from tests.support.mirrorproc import run_mirror
 
 SMALL_BLOB = 64 * 1024
@@ -51,29 +53,41 @@ def access_recording(env: Env) -> list[Row]:
                 if response.status_code != 200:
                     raise RuntimeError(f"GET {url} -> {response.status_code}")
     blobs, manifests = Samples(), Samples()
+    blob_cpu, manifest_cpu = Samples(), Samples()
     scale = env.scale
 
     def measure(side: Side, _round: int) -> None:
-        base = f"{servers[side].url}/v2/{repository}"
-        rate = wrk(
-            f"{base}/blobs/{layer.digest}",
-            connections=scale.connections,
-            threads=2,
-            seconds=scale.rate_seconds,
+        server = servers[side]
+        base = f"{server.url}/v2/{repository}"
+        rate, cpu = per_request(
+            server.config_path,
+            lambda: wrk(
+                f"{base}/blobs/{layer.digest}",
+                connections=scale.connections,
+                threads=2,
+                seconds=scale.rate_seconds,
+            ),
         )
         blobs.add(side, rate.per_second)
-        rate = wrk(
-            f"{base}/manifests/latest",
-            connections=scale.connections,
-            threads=2,
-            seconds=scale.rate_seconds,
-            headers={"Accept": ACCEPT},
+        blob_cpu.add(side, cpu)
+        rate, cpu = per_request(
+            server.config_path,
+            lambda: wrk(
+                f"{base}/manifests/latest",
+                connections=scale.connections,
+                threads=2,
+                seconds=scale.rate_seconds,
+                headers={"Accept": ACCEPT},
+            ),
         )
         manifests.add(side, rate.per_second)
+        manifest_cpu.add(side, cpu)
 
     alternate(scale.rounds, measure)
     env.note(f"16 warm 64 KiB blob GETs/s, eviction on | off: {blobs.describe()}")
     env.note(f"16 manifest GETs/s by tag, eviction on | off: {manifests.describe()}")
+    env.note(f"16 server CPU us per blob GET, eviction on | off: {blob_cpu.describe()}")
+    env.note(f"16 server CPU us per manifest GET, eviction on | off: {manifest_cpu.describe()}")
     c = scale.connections
     return [
         Row(
@@ -89,5 +103,19 @@ def access_recording(env: Env) -> list[Row]:
             "requests/s (wrk)",
             *manifests.medians(),
             at_least(0.95),
+        ),
+        Row(
+            16,
+            "warm 64 KiB blob GET: eviction on (ref. column: off)",
+            "server CPU us per request",
+            *blob_cpu.medians(),
+            at_most(1.05),
+        ),
+        Row(
+            16,
+            "manifest GET by tag: eviction on (ref. column: off)",
+            "server CPU us per request",
+            *manifest_cpu.medians(),
+            at_most(1.05),
         ),
     ]
