@@ -10,7 +10,6 @@ those it would have no right to read.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 
 from mirror.digests import Digest
@@ -32,27 +31,11 @@ class RepositoryBlobs:
 
     async def stat(self, digest: Digest) -> BlobInfo:
         """Size of a blob linked to this repository; raise BlobUnknown."""
-        info = await self._linked_info(digest)
-        if info is None:
+        if not await self.is_linked(digest):
             raise BlobUnknown(f"blob {digest} unknown to repository {self.name}")
+        info = await self.store.stat(digest)
         self._tracker.used((digest,))
         return info
-
-    async def _linked_info(self, digest: Digest) -> BlobInfo | None:
-        """The stored blob when it is linked here, else None. The link and the blob are
-        asked for at once: on an object store each is a request, and a GET or HEAD of a
-        blob then waits for one round trip rather than two (the blob's is wasted when
-        the link is missing). Raises BlobUnknown (the blob's data is gone)."""
-        linked, stored = await asyncio.gather(
-            self.is_linked(digest), self.store.stat(digest), return_exceptions=True
-        )
-        if isinstance(linked, BaseException):
-            raise linked
-        if not linked:
-            return None
-        if isinstance(stored, BaseException):
-            raise stored
-        return stored
 
     async def open(self, digest: Digest, offset: int = 0) -> AsyncGenerator[bytes, None]:
         """Stream a linked blob from `offset`; raise BlobUnknown / RangeNotSatisfiable."""
@@ -86,13 +69,13 @@ class RepositoryBlobs:
         repository or cached from another upstream too; the caller may still link it
         after the upstream confirmed it serves that blob here.
         """
-        info = await self._linked_info(digest)
-        if info is None:
+        if not await self.is_linked(digest):
             if not await links.link_exists(self._driver, paths.blob_origin(digest, origin)):
                 raise BlobUnknown(f"blob {digest} is not cached from {origin}")
             info = await self.store.stat(digest)
             await self.link(digest)
             return info
+        info = await self.store.stat(digest)
         self._tracker.used((digest,))
         return info
 
