@@ -60,6 +60,7 @@ def _worker_environment(config: Config, app_target: str) -> None:
     """What the workers inherit: the app to serve behind the edge, whether it logs
     requests, and with several workers the directory their metrics add up in."""
     os.environ[worker.TARGET_ENV] = app_target
+    os.environ[worker.SERVER_PID_ENV] = str(os.getpid())
     os.environ[worker.ACCESS_LOG_ENV] = "1" if config.log.access_log else "0"
     if config.http.workers > 1:
         base = os.path.join(config.cache.directory, "prometheus")

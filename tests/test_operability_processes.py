@@ -27,6 +27,22 @@ pytestmark = [pytest.mark.slow]
 SERVERS = ["granian", "uvicorn"]
 
 
+def processes_with(argument: str) -> list[int]:
+    """The live processes whose command line has `argument`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argument.encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def notifications(url: str) -> dict[str, object]:
     return {"endpoints": [{"name": "sink", "url": url, "threshold": 1, "backoff": "200ms"}]}
 
@@ -49,6 +65,9 @@ async def test_events_queued_while_the_sink_is_down_survive_a_sigkill(tmp_path: 
                 expected.add((f"team/app{n}", digest))
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(10)
+        # Its worker goes too (SIGTERM from the kernel): no orphan serves on the port.
+        config = str(tmp_path / "mirror-config.yml")
+        wait_until(lambda: not processes_with(config), 15, what="the killed server's worker")
     await sink.start()
     try:
         with serve_mirror(tmp_path, port, **options):
