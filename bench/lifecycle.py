@@ -11,6 +11,7 @@ server's CPU per request (`bench.cpu`; steadier on a shared machine).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
@@ -56,32 +57,22 @@ def access_recording(env: Env) -> list[Row]:
     blob_cpu, manifest_cpu = Samples(), Samples()
     scale = env.scale
 
+    targets: tuple[tuple[str, dict[str, str], Samples, Samples], ...] = (
+        (f"blobs/{layer.digest}", {}, blobs, blob_cpu),
+        ("manifests/latest", {"Accept": ACCEPT}, manifests, manifest_cpu),
+    )
+
     def measure(side: Side, _round: int) -> None:
         server = servers[side]
-        base = f"{server.url}/v2/{repository}"
-        rate, cpu = per_request(
-            server.config_path,
-            lambda: wrk(
-                f"{base}/blobs/{layer.digest}",
-                connections=scale.connections,
-                threads=2,
-                seconds=scale.rate_seconds,
-            ),
-        )
-        blobs.add(side, rate.per_second)
-        blob_cpu.add(side, cpu)
-        rate, cpu = per_request(
-            server.config_path,
-            lambda: wrk(
-                f"{base}/manifests/latest",
-                connections=scale.connections,
-                threads=2,
-                seconds=scale.rate_seconds,
-                headers={"Accept": ACCEPT},
-            ),
-        )
-        manifests.add(side, rate.per_second)
-        manifest_cpu.add(side, cpu)
+        for path, headers, rates, cpus in targets:
+            url = f"{server.url}/v2/{repository}/{path}"
+            load = functools.partial(
+                wrk, url, connections=scale.connections, threads=2,
+                seconds=scale.rate_seconds, headers=headers,
+            )  # fmt: skip
+            rate, cpu = per_request(server.config_path, load)
+            rates.add(side, rate.per_second)
+            cpus.add(side, cpu)
 
     alternate(scale.rounds, measure)
     env.note(f"16 warm 64 KiB blob GETs/s, eviction on | off: {blobs.describe()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO
 
@@ -13,20 +14,21 @@ from mirror.client.errors import LayoutError
 INDEX = "index.json"
 
 
-class LayoutFiles:
+class LayoutFiles(ABC):
     """Read access to a layout's members by name."""
 
     name: str
 
+    @abstractmethod
     def read(self, member: str, limit: int) -> bytes:
-        raise NotImplementedError
+        """The member's bytes, at most `limit` of them (LayoutError beyond)."""
 
+    @abstractmethod
     def open_at(self, member: str, offset: int) -> tuple[IO[bytes], int]:
         """An open file positioned at the member's byte `offset`, and the bytes left."""
-        raise NotImplementedError
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 - most layouts hold nothing open
+        """Release what the layout holds open (a tar file); nothing by default."""
 
 
 class DirFiles(LayoutFiles):

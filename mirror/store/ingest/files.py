@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from abc import ABC, abstractmethod
 from typing import Final
 
 from anyio import to_thread
@@ -181,7 +182,7 @@ def _pread_pieces(fd: int, offset: int, size: int, piece: int) -> list[bytes]:
     return pieces
 
 
-class FdReader:
+class FdReader(ABC):
     """Reads one local file through one descriptor, which reads on across a rename or an
     unlink. `partial` is the path that exists while the file is still being written;
     once it is gone, `settled` says whether the content was committed."""
@@ -207,8 +208,9 @@ class FdReader:
         state = await self.settled()
         return PartialProgress(os.fstat(self._fd).st_size, state)
 
+    @abstractmethod
     async def settled(self) -> PartialState:
-        raise NotImplementedError
+        """Whether the content was committed, once the partial path is gone."""
 
     async def aclose(self) -> None:
         fd, self._fd = self._fd, -1
