@@ -15,6 +15,7 @@ the request id and fields appended.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -61,6 +62,18 @@ class TextFormatter(logging.Formatter):
     def __init__(self, fields: Fields = ()) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
         self._suffix = "".join(f" {name}={_quoted(value)}" for name, value in fields)
+        self._second: tuple[int, str] = (-1, "")  # one tuple: threads read it whole
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The standard library's time, its seconds part rendered once a second (an
+        access line per request would render it thousands of times)."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, stamp = self._second
+        if int(record.created) != second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (int(record.created), stamp)
+        return f"{stamp},{int(record.msecs):03d}"  # the standard `default_msec_format`
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
@@ -149,6 +162,16 @@ def dict_config(
         # Libraries' warnings (asyncio, httpx, ...) in the same format.
         "root": {"handlers": ["mirror"], "level": "WARNING"},
     }
+
+
+def lean_records() -> None:
+    """Stop `logging` from collecting what no `mirror` format shows: the caller's file and
+    line (a walk up the stack for every record), the thread's and process's names. For a
+    server worker, which writes an access line per request."""
+    logging._srcfile = None  # the switch the logging documentation names
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def configure(kind: str, fields: Fields = (), level: str = "info") -> None:

@@ -8,6 +8,7 @@ lines carry the id of the request that caused them. A client may send its own id
 
 from __future__ import annotations
 
+import random
 import re
 from contextvars import ContextVar, Token
 from typing import Final
@@ -27,9 +28,13 @@ def sane(value: str | None) -> str | None:
 
 
 def new() -> str:
-    import uuid  # here: the client verbs read ids (current) but never make one
-
-    return str(uuid.uuid4())
+    """A random (version 4) UUID's text, as `str(uuid.uuid4())` writes it, at a tenth of
+    its cost: this runs for every request without an id of its own. An id only has to be
+    unique, not unguessable, so it comes from `random` (which each forked worker
+    reseeds) rather than the kernel's `getrandom`."""
+    n = random.getrandbits(128) & ~(0xF << 76 | 0x3 << 62) | (0x4 << 76 | 0x2 << 62)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def current() -> str | None:

@@ -18,6 +18,7 @@ from typing import Final
 
 from starlette.types import ASGIApp
 
+from mirror.logs import lean_records
 from mirror.memory import tune_allocator
 from mirror.proxy.edge import RequestEdge
 
@@ -57,5 +58,6 @@ def die_with_server() -> None:
 def create() -> ASGIApp:
     die_with_server()
     tune_allocator()
+    lean_records()
     app = load(os.environ.get(TARGET_ENV) or DEFAULT_APP)
     return RequestEdge(app, access_log=os.environ.get(ACCESS_LOG_ENV) == "1")

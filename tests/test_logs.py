@@ -181,3 +181,42 @@ def test_json_logs_of_a_served_mirror_parse_line_by_line(server: str, tmp_path: 
     assert access["probe-42"]["status"] == 200
     assert access[missing.headers["x-request-id"]]["status"] == 404
     assert yaml.safe_load(mirror.config_path.read_text())["log"]["formatter"] == "json"
+
+
+def test_new_request_ids_are_distinct_version_4_uuids() -> None:
+    import uuid
+
+    made = {requestid.new() for _ in range(1000)}
+    assert len(made) == 1000
+    for rid in made:
+        parsed = uuid.UUID(rid)
+        assert str(parsed) == rid
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+def test_text_times_match_the_standard_formatter_across_seconds() -> None:
+    ours, standard = logs.TextFormatter(), logging.Formatter()
+    for created in (1_000_000.001, 1_000_000.999, 1_000_001.0, 999_999.5, 1_000_001.25):
+        record = logging.LogRecord("mirror", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.formatTime(record) == standard.formatTime(record)
+        assert ours.formatTime(record, "%H") == standard.formatTime(record, "%H")
+
+
+def test_forked_workers_make_different_request_ids() -> None:
+    """Workers are forked from one process: each must not repeat the other's ids."""
+    import os
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child
+        os.write(write, requestid.new().encode())
+        os._exit(0)
+    ours = requestid.new()
+    os.waitpid(child, 0)
+    theirs = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert len(theirs) == 36
+    assert theirs != ours

@@ -12,10 +12,11 @@ behaviour are flags on `DriverTraits` (append writers, real directories).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from mirror.errors import Unavailable
 
@@ -224,11 +225,18 @@ class FileStat(Protocol):
         ...
 
 
+@functools.cache
+def _has_stat_file(kind: type) -> bool:
+    """Whether a driver class has `stat_file`, asked once per class: a runtime-checkable
+    protocol's `isinstance` costs microseconds, and this is on every manifest GET."""
+    return issubclass(kind, FileStat)
+
+
 async def stat_file(driver: StorageDriver, path: str) -> FileInfo:
     """The file at `path` (`FileStat.stat_file` where the driver has it, else `stat`).
     Raises PathNotFound when there is none, also when `path` is a directory."""
-    if isinstance(driver, FileStat):
-        return await driver.stat_file(path)
+    if _has_stat_file(type(driver)):
+        return await cast(FileStat, driver).stat_file(path)
     info = await driver.stat(path)
     if info.is_dir:
         raise PathNotFound(f"{path} is a directory, not a file", path=path)

@@ -79,9 +79,8 @@ class FilesystemDriver:
 
     async def get_content(self, path: str) -> bytes:
         """The whole content of a file. Raises PathNotFound (also for directories)."""
-        fd = self._open_file(path)
+        fd, size = self._open_file(path)
         try:
-            size = os.fstat(fd).st_size
             if size <= _SYNC_READ_LIMIT:
                 return _read_exact(fd, size)
             return await to_thread.run_sync(_read_exact, fd, size)
@@ -115,9 +114,8 @@ class FilesystemDriver:
         deleted meanwhile. It reads up to the end of file as it finds it, so a file still
         being written (an append target, a temp file) yields what is there so far.
         """
-        fd = self._open_file(path)
+        fd, size = self._open_file(path)
         try:
-            size = os.fstat(fd).st_size
             if offset < 0 or offset > size:
                 raise InvalidOffset(f"offset {offset} outside {path} of size {size}", path=path)
         except BaseException:
@@ -224,15 +222,17 @@ class FilesystemDriver:
             log.info("removed %d stale temp files under %s", removed, self._root)
         return removed
 
-    def _open_file(self, path: str) -> int:
+    def _open_file(self, path: str) -> tuple[int, int]:
+        """An open file descriptor of the file at `path`, and its size."""
         try:
             fd = os.open(self.local_path(path), _READ)
         except _MISSING:
             raise PathNotFound(f"{path} not found", path=path) from None
-        if st.S_ISDIR(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if st.S_ISDIR(info.st_mode):
             os.close(fd)
             raise PathNotFound(f"{path} is a directory, not a file", path=path)
-        return fd
+        return fd, info.st_size
 
 
 def _remove(os_path: str) -> None:
