@@ -39,14 +39,14 @@ def cold_pull(env: Env) -> list[Row]:
     mirror, reference = proxied.medians()
     title = f"cold pull-through of a {five_title(env)}"
     return [
-        Row(4, title, "time (s)", mirror, reference, at_most(0.9)),
+        Row(4, title, "time (s)", mirror, reference, at_most(0.8)),
         Row(
             4,
             title,
             "time (s), reference column: direct pull from the upstream",
             mirror,
             median(direct),
-            at_most(1.2),
+            at_most(1.0),
         ),
     ]
 
@@ -102,7 +102,7 @@ def warm_pull(env: Env) -> list[Row]:
     alternate(env.scale.rounds, measure)
     env.note(f"6 warm pull s: {samples.describe()}")
     title = f"warm pull of the {five_title(env)} (all cached)"
-    return [Row(6, title, "time (s)", *samples.medians(), at_most(1.0))]
+    return [Row(6, title, "time (s)", *samples.medians(), at_most(0.9))]
 
 
 def push(env: Env) -> list[Row]:
@@ -118,4 +118,4 @@ def push(env: Env) -> list[Row]:
     alternate(env.scale.rounds, measure)
     env.note(f"7 push s: {samples.describe()}")
     title = f"push of the {five_title(env)} (standalone)"
-    return [Row(7, title, "time (s)", *samples.medians(), at_most(1.0))]
+    return [Row(7, title, "time (s)", *samples.medians(), at_most(0.9))]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bench.gcstore import FULL_SHAPE, QUICK_SHAPE, GCShape
 
 MiB = 1 << 20
+GiB = 1 << 30
 MB = 1_000_000
 
 
