@@ -49,7 +49,7 @@ class SendfileProtocol(HeaderTimeoutProtocol):
 
             async def send(message: Any) -> None:
                 if message["type"] == EXTENSION:
-                    await _zero_copy(cycle, server_send, sock.fileno(), message)
+                    await _zero_copy(cycle, server_send, sock, message)
                 else:
                     await server_send(message)
 
@@ -58,7 +58,7 @@ class SendfileProtocol(HeaderTimeoutProtocol):
 
 
 async def _zero_copy(
-    cycle: RequestResponseCycle, server_send: Any, sock: int, message: Any
+    cycle: RequestResponseCycle, server_send: Any, sock: Any, message: Any
 ) -> None:
     if cycle.disconnected:
         return
@@ -77,7 +77,7 @@ async def _zero_copy(
     if cycle.scope["method"] != "HEAD" and count > 0:
         try:
             await _flushed(cycle)
-            await _sendfile(sock, file.fileno(), offset, count)
+            await _sendfile(cycle, sock, file.fileno(), offset, count)
         except OSError as exc:
             if exc.errno not in _GONE:
                 raise
@@ -101,25 +101,39 @@ async def _flushed(cycle: RequestResponseCycle) -> None:
     raise TimeoutError("the response headers did not leave the server's buffer")
 
 
-async def _sendfile(sock: int, fd: int, offset: int, count: int) -> None:
+async def _sendfile(
+    cycle: RequestResponseCycle, sock: Any, fd: int, offset: int, count: int
+) -> None:
+    """Send `count` bytes of `fd` from `offset` through a descriptor of our own for the
+    connection's socket. uvicorn closes its descriptor when the client goes, during any
+    of the waits below, and the number can be given to another connection or file at
+    once: a `sendfile` to it would then send this blob there. The duplicate is taken
+    with no wait since the connection was last seen open, and the connection is checked
+    again after every wait."""
     loop = asyncio.get_running_loop()
-    # The event loop watches the socket's own descriptor for its transport; a duplicate
-    # can be watched for writability while the transport keeps the original.
-    watched = os.dup(sock)
+    _check_open(cycle, sock)
+    own = os.dup(sock.fileno())
     try:
         while count > 0:
             try:
-                sent = os.sendfile(sock, fd, offset, min(count, SENDFILE_PIECE))
+                sent = os.sendfile(own, fd, offset, min(count, SENDFILE_PIECE))
             except BlockingIOError:
-                await _writable(loop, watched)
+                await _writable(loop, own)
+                _check_open(cycle, sock)
                 continue
             if sent == 0:
                 raise OSError(errno.EIO, "file ended before its Content-Length was sent")
             offset += sent
             count -= sent
             await asyncio.sleep(0)
+            _check_open(cycle, sock)
     finally:
-        os.close(watched)
+        os.close(own)
+
+
+def _check_open(cycle: RequestResponseCycle, sock: Any) -> None:
+    if cycle.disconnected or cycle.transport.is_closing() or sock.fileno() < 0:
+        raise ConnectionResetError(errno.ECONNRESET, "connection closed")
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

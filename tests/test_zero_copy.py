@@ -5,10 +5,13 @@ where the extension is not offered and the blob is streamed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -17,7 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from mirror.proxy.app import standalone_app
 from mirror.store.drivers import create_driver
-from mirror.uvicorn_sendfile import EXTENSION
+from mirror.uvicorn_sendfile import EXTENSION, _sendfile
 from tests.support.asgiserver import serving
 from tests.support.mirrorproc import run_mirror
 from tests.support.oci import push_blob, random_bytes
@@ -164,3 +167,38 @@ def test_mirror_serve_on_uvicorn_sends_blobs_whole_and_ranged(tmp_path: Path) ->
     log = mirror.log_path.read_text()
     assert f'"GET /v2/app/blobs/{digest} HTTP/1.1" 200 {len(data)}' in log, log[-2000:]
     assert f" 206 {len(data) - 3}" in log
+
+
+async def test_a_socket_closed_mid_send_is_never_written_through_its_reused_number(
+    tmp_path: Path,
+) -> None:
+    """uvicorn closes a leaving client's socket while the sender waits for it to drain,
+    and the next connection may get the same descriptor number at once. The sender must
+    stop there, not send the rest of this blob into that other connection."""
+    leaving, peer = socket.socketpair()
+    leaving.setblocking(False)
+    blob = tmp_path / "blob"
+    blob.write_bytes(random_bytes(32 * MiB, 45))
+    cycle = SimpleNamespace(disconnected=False, transport=SimpleNamespace(is_closing=lambda: False))
+    with blob.open("rb") as file:
+        sending = asyncio.create_task(
+            _sendfile(cycle, leaving, file.fileno(), 0, 32 * MiB)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.05)  # the socket's buffers are full: the sender waits
+        number = leaving.fileno()
+        leaving.close()
+        other, other_peer = socket.socketpair()  # the next connection takes the number
+        for end in (other, other_peer):
+            end.setblocking(False)
+        victim = other_peer if other.fileno() == number else other
+        assert number in (other.fileno(), other_peer.fileno())
+        peer.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while peer.recv(MiB):  # the leaver's side drains: writable again
+                pass
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(sending, 5)
+    with pytest.raises(BlockingIOError):
+        victim.recv(MiB)  # nothing arrived on the other connection
+    for end in (peer, other, other_peer):
+        end.close()
