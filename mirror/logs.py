@@ -71,8 +71,9 @@ class TextFormatter(logging.Formatter):
             return super().formatTime(record, datefmt)
         second, stamp = self._second
         if int(record.created) != second:
-            stamp = time.strftime(self.default_time_format, self.converter(record.created))
-            self._second = (int(record.created), stamp)
+            second = int(record.created)
+            stamp = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, stamp)
         return f"{stamp},{int(record.msecs):03d}"  # the standard `default_msec_format`
 
     def formatMessage(self, record: logging.LogRecord) -> str:

@@ -119,13 +119,12 @@ async def _sendfile(
                 sent = os.sendfile(own, fd, offset, min(count, SENDFILE_PIECE))
             except BlockingIOError:
                 await _writable(loop, own)
-                _check_open(cycle, sock)
-                continue
-            if sent == 0:
-                raise OSError(errno.EIO, "file ended before its Content-Length was sent")
-            offset += sent
-            count -= sent
-            await asyncio.sleep(0)
+            else:
+                if sent == 0:
+                    raise OSError(errno.EIO, "file ended before its Content-Length was sent")
+                offset += sent
+                count -= sent
+                await asyncio.sleep(0)
             _check_open(cycle, sock)
     finally:
         os.close(own)

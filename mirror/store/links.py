@@ -24,8 +24,18 @@ async def write_link(driver: StorageDriver, path: str, digest: Digest) -> None:
 
 
 async def link_exists(driver: StorageDriver, path: str) -> bool:
+    """Whether a file is at `path` (a directory there is none)."""
     try:
         await stat_file(driver, path)
+    except PathNotFound:
+        return False
+    return True
+
+
+async def path_exists(driver: StorageDriver, path: str) -> bool:
+    """Whether anything, a directory too, is at `path`."""
+    try:
+        await driver.stat(path)
     except PathNotFound:
         return False
     return True

@@ -16,7 +16,6 @@ from mirror.errors import (
 )
 from mirror.store import links, paths
 from mirror.store.blobs import BlobStore
-from mirror.store.driver import PathNotFound, StorageDriver
 from mirror.store.faults import storage_faults
 from mirror.store.listings import RepositoryIndex
 from mirror.store.repo_blobs import RepositoryBlobs
@@ -126,7 +125,7 @@ class ManifestStore:
         with storage_faults():
             await self._blobs.put(raw, actual)
             manifests = paths.manifests_dir(self.name)
-            new_repository = not await _exists(self._driver, manifests)
+            new_repository = not await links.path_exists(self._driver, manifests)
             revision = paths.revision_link(self.name, actual)
             writes = [links.write_link(self._driver, revision, actual)]
             if manifest.subject is not None:
@@ -181,13 +180,3 @@ class ManifestStore:
             path = paths.referrer_link(self.name, manifest.subject.digest, digest)
             await links.remove(self._driver, path)
         return manifest
-
-
-async def _exists(driver: StorageDriver, path: str) -> bool:
-    """Whether anything - a directory too - is at `path` (`links.link_exists` is for
-    files only)."""
-    try:
-        await driver.stat(path)
-    except PathNotFound:
-        return False
-    return True

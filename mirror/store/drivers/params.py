@@ -9,6 +9,7 @@ checking a configuration never loads a driver the configuration does not use.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import ClassVar, TypeVar
 
@@ -19,7 +20,7 @@ P = TypeVar("P", bound="DriverParameters")
 
 
 @settings
-class DriverParameters:
+class DriverParameters(ABC):
     """The parameters of one storage driver; a subclass per driver declares them."""
 
     # What the driver is, for the configuration reference table.
@@ -28,9 +29,9 @@ class DriverParameters:
     # many optional keys (the object stores) name only those without a usable default.
     from_code: ClassVar[tuple[str, ...] | None] = None
 
+    @abstractmethod
     def create(self) -> StorageDriver:
         """A new driver with these parameters (its module imported only now)."""
-        raise NotImplementedError
 
     @property
     def local_directory(self) -> str | None:
